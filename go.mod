@@ -1,0 +1,3 @@
+module github.com/ustack-go/ustack
+
+go 1.26
