@@ -27,5 +27,6 @@
 // panics). Neither parsing nor encoding allocates.
 //
 // Multi-byte fields are in network byte order on the wire; accessors return
-// host values.
+// host values. The package imports only tcpip and seqnum (for TCP sequence
+// numbers), both leaves.
 package header
