@@ -167,3 +167,35 @@ func TestProtocolStrings(t *testing.T) {
 		t.Fatalf("ProtocolAddress.String() = %q", pa.String())
 	}
 }
+
+func TestWaitQueue(t *testing.T) {
+	var q WaitQueue
+	ch := NewChannelWaiter()
+	var got []Events
+	h1 := q.Register(ch, EventIn)
+	h2 := q.Register(WaiterFunc(func(e Events) { got = append(got, e) }), EventOut|EventHUp)
+	q.Notify(EventOut | EventIn)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("channel waiter not notified of EventIn")
+	}
+	q.Notify(EventOut) // the channel waiter is not interested
+	q.Notify(EventIn)
+	q.Notify(EventIn) // coalesced: capacity one
+	<-ch
+	select {
+	case <-ch:
+		t.Fatal("channel waiter did not coalesce")
+	default:
+	}
+	if len(got) != 2 || got[0] != EventOut || got[1] != EventOut {
+		t.Fatalf("func waiter got %v", got)
+	}
+	q.Unregister(h2)
+	q.Unregister(h2)
+	q.Unregister(h1)
+	if q.Len() != 0 {
+		t.Fatalf("Len = %d after unregistering", q.Len())
+	}
+}
