@@ -5,7 +5,6 @@ import (
 	"time"
 )
 
-
 // Socket options, as typed values passed to Endpoint.SetSockOpt and (by
 // pointer) GetSockOpt. An endpoint that does not know an option returns
 // ErrUnknownProtocolOption; an out-of-range value gives ErrInvalidOptionValue.
