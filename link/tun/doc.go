@@ -30,9 +30,11 @@
 // error that matches [net.ErrClosed] with errors.Is. Close then waits for
 // them to leave before closing the descriptors, so that no operation ever
 // uses a descriptor number that the process may already have reused. The
-// blocking happens on the caller's goroutine and the package keeps no
+// blocking happens on the caller's goroutine and a Device keeps no
 // goroutine of its own (MTU may start one that ends as it returns, see
-// below), so nothing stays behind after Close.
+// below), so nothing stays behind after Close. An [Endpoint] (the
+// stack.LinkEndpoint over a Device) runs one reader goroutine from its first
+// Attach until Close.
 //
 // The package does not hand the descriptor to Go's runtime poller
 // (os.NewFile of a non-blocking descriptor), although that can be made to

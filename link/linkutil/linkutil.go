@@ -1,0 +1,75 @@
+// Package linkutil holds what every link endpoint of ustack needs and that
+// authors of custom link endpoints can reuse: the conversion of an outbound
+// packet into the form a receiver expects (ToInbound), the network protocol
+// of a bare IP packet (IPVersionProtocol), and the gate that gives Attach
+// its guarantee that no delivery is in progress once it returns
+// (DispatchGate).
+//
+// # Outbound and inbound forms
+//
+// A packet travels down the stack in the outbound form: each layer has
+// prepended its header to the packet's header area (Packet.Headers) and the
+// data is in Packet.Payload. A packet travels up in the inbound form: the
+// whole frame is in Payload and nothing has been consumed yet, so that each
+// layer can consume its own header (Packet.ConsumeHeader). A link that
+// carries packets in memory from a writer to a receiver (a pipe, a
+// loopback) converts one into the other with ToInbound, which copies only
+// the headers and shares the payload's chunks.
+package linkutil
+
+import (
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// ToInbound turns an outbound packet into the inbound form and returns the
+// new packet: its Payload holds pkt's headers (copied) followed by pkt's
+// payload (moved, not copied, so its chunks are shared with whatever else
+// holds them). The new packet has no header area and zero metadata
+// (protocols, link addresses, type, NIC), as a freshly received frame
+// would. ToInbound takes ownership of pkt and releases it; the caller owns
+// the result. It allocates nothing once the buffer pools are warm.
+func ToInbound(pkt *buffer.Packet) *buffer.Packet {
+	q := buffer.NewPacket(0, nil)
+	if h := pkt.Headers(); len(h) > 0 {
+		q.Payload.Append(h)
+	}
+	q.Payload.Merge(&pkt.Payload)
+	pkt.Release()
+	return q
+}
+
+// IPVersionProtocol returns the network protocol of a bare IP packet whose
+// first byte is first (a TUN device, a loopback, a layer-3 pipe carry no
+// link header that would name it): IPv4 for version 4 (RFC 791 §3.1, the
+// high nibble of the first octet), IPv6 for version 6 (RFC 8200 §3, same
+// place), and 0 for anything else.
+func IPVersionProtocol(first byte) tcpip.NetworkProtocolNumber {
+	switch first >> 4 {
+	case 4:
+		return tcpip.IPv4ProtocolNumber
+	case 6:
+		return tcpip.IPv6ProtocolNumber
+	}
+	return 0
+}
+
+// InboundIPProtocol returns IPVersionProtocol of the first byte of an
+// inbound packet's Payload, or 0 if the Payload is empty.
+func InboundIPProtocol(pkt *buffer.Packet) tcpip.NetworkProtocolNumber {
+	b, ok := pkt.Peek(1)
+	if !ok || len(b) == 0 {
+		return 0
+	}
+	return IPVersionProtocol(b[0])
+}
+
+// OutboundIPProtocol returns IPVersionProtocol of the first byte of an
+// outbound packet: the first header byte, or the first payload byte of a
+// packet without headers (a raw write). It returns 0 for an empty packet.
+func OutboundIPProtocol(pkt *buffer.Packet) tcpip.NetworkProtocolNumber {
+	if h := pkt.Headers(); len(h) > 0 {
+		return IPVersionProtocol(h[0])
+	}
+	return InboundIPProtocol(pkt)
+}

@@ -1,0 +1,197 @@
+// Package pipe provides a pair of connected link endpoints, a virtual cable
+// between two stacks in one process: what one end writes, the other end
+// receives. It is the link of the two-stack tests and examples, of the
+// benchmarks, and of simple simulations (wrap an end with impair.New for
+// loss and delay).
+//
+// By default a pipe carries raw frames, like a cable or a TAP device: a
+// frame arrives at the other end whole, in the Payload, delivered with
+// protocol 0, and the link header is the business of a wrapper: use
+// ethernet.New on both ends for Ethernet. Each end then has a link address
+// (Config.AddressA, AddressB; by default DefaultAddressA and
+// DefaultAddressB). With Config.L3 the pipe carries bare IP packets
+// instead, like a TUN device: packets are delivered with the protocol
+// their version nibble names, and the ends have no link address.
+//
+// # Delivery
+//
+// A write never delivers synchronously: WritePackets converts each packet
+// into the inbound form (linkutil.ToInbound: headers copied, payload
+// shared) and queues it at the other end, whose delivery goroutine hands
+// it to that end's dispatcher, in order, in batches. The goroutine runs
+// while a dispatcher is attached to its end; an end with no dispatcher
+// (never attached, detached or closed) discards what is written to it and
+// counts it in its Stats.RxDetached, and the writer sees success, as a
+// cable with nothing plugged in at the far end would.
+//
+// Each direction's queue is bounded (Config.QueueSize). When it is full,
+// WritePackets stops and returns tcpip.ErrWouldBlock, releasing the
+// packets it could not queue (the writer's Stats.TxQueueFull counts them,
+// and so does the NIC): backpressure, never a silent drop, so that a
+// benchmark or test that overruns the receiver sees it.
+//
+// Close stops the end's goroutine and returns once it has exited.
+package pipe
+
+import (
+	"sync/atomic"
+
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/link/internal/pktqueue"
+	"github.com/ustack-go/ustack/link/linkutil"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// Config configures a pipe. The zero value is a pipe of raw frames with an
+// MTU of 1500, the default addresses and queues of DefaultQueueSize.
+type Config struct {
+	// MTU of both ends; zero means 1500 (Ethernet's, RFC 894).
+	MTU uint32
+	// L3 makes the pipe carry IP packets rather than frames: no link
+	// addresses, delivery with the protocol of the version nibble.
+	L3 bool
+	// AddressA and AddressB are the link addresses of the ends of a pipe
+	// of frames; zero means DefaultAddressA and DefaultAddressB. They are
+	// ignored with L3.
+	AddressA, AddressB tcpip.LinkAddress
+	// Capabilities are reported by both ends (RX/TX checksum offload
+	// between trusted in-process stacks, say).
+	Capabilities stack.LinkCapabilities
+	// QueueSize bounds each direction's queue, in packets; zero means
+	// DefaultQueueSize.
+	QueueSize int
+}
+
+// DefaultQueueSize is each direction's queue size when Config.QueueSize is
+// zero.
+const DefaultQueueSize = 256
+
+// Default link addresses of the ends of a pipe of frames: locally
+// administered unicast addresses (IEEE 802-2014 §8.3: the U/L bit set, the
+// I/G bit clear). A pipe is a segment of its own, so every pipe can use the
+// same two.
+var (
+	DefaultAddressA = tcpip.LinkAddress{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a}
+	DefaultAddressB = tcpip.LinkAddress{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b}
+)
+
+const defaultMTU = 1500
+
+// Stats counts what crosses one end of a pipe.
+type Stats struct {
+	TxPackets   tcpip.Counter // queued for the other end
+	TxQueueFull tcpip.Counter // refused with ErrWouldBlock: the other end's queue was full
+	TxClosed    tcpip.Counter // refused with ErrStackClosed: written after Close
+	RxPackets   tcpip.Counter // delivered to this end's dispatcher
+	RxDetached  tcpip.Counter // discarded: written to this end while it had no dispatcher
+}
+
+// Endpoint is one end of a pipe. Its methods are safe for concurrent use.
+type Endpoint struct {
+	mtu    uint32
+	addr   tcpip.LinkAddress
+	caps   stack.LinkCapabilities
+	l3     bool
+	peer   *Endpoint
+	rx     *pktqueue.Deliverer // delivers to this end's dispatcher
+	closed atomic.Bool
+	stats  Stats
+}
+
+var _ stack.LinkEndpoint = (*Endpoint)(nil)
+
+// New returns the two ends of a new pipe, both detached.
+func New(cfg Config) (a, b *Endpoint) {
+	if cfg.MTU == 0 {
+		cfg.MTU = defaultMTU
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.L3 {
+		cfg.AddressA, cfg.AddressB = tcpip.LinkAddress{}, tcpip.LinkAddress{}
+	} else {
+		if cfg.AddressA.IsZero() {
+			cfg.AddressA = DefaultAddressA
+		}
+		if cfg.AddressB.IsZero() {
+			cfg.AddressB = DefaultAddressB
+		}
+	}
+	a = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressA, caps: cfg.Capabilities, l3: cfg.L3}
+	b = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressB, caps: cfg.Capabilities, l3: cfg.L3}
+	a.peer, b.peer = b, a
+	a.rx = pktqueue.NewDeliverer(cfg.QueueSize, &a.stats.RxPackets, &a.stats.RxDetached)
+	b.rx = pktqueue.NewDeliverer(cfg.QueueSize, &b.stats.RxPackets, &b.stats.RxDetached)
+	return a, b
+}
+
+// Peer returns the other end of the pipe.
+func (e *Endpoint) Peer() *Endpoint { return e.peer }
+
+// MTU implements stack.LinkEndpoint.
+func (e *Endpoint) MTU() uint32 { return e.mtu }
+
+// MaxHeaderLength implements stack.LinkEndpoint: a pipe adds no header.
+func (e *Endpoint) MaxHeaderLength() int { return 0 }
+
+// LinkAddress implements stack.LinkEndpoint.
+func (e *Endpoint) LinkAddress() tcpip.LinkAddress { return e.addr }
+
+// Capabilities implements stack.LinkEndpoint.
+func (e *Endpoint) Capabilities() stack.LinkCapabilities { return e.caps }
+
+// AddHeader implements stack.LinkEndpoint: a pipe adds no header.
+func (e *Endpoint) AddHeader(*buffer.Packet) {}
+
+// Stats returns the end's counters.
+func (e *Endpoint) Stats() *Stats { return &e.stats }
+
+// Attach implements stack.LinkEndpoint. Attaching a dispatcher starts the
+// end's delivery goroutine; Attach(nil) stops it, discards what was queued
+// for delivery, and returns once the goroutine has exited. It must not be
+// called from inside the end's deliveries.
+func (e *Endpoint) Attach(d stack.NetworkDispatcher) { e.rx.Attach(d) }
+
+// WritePackets implements stack.LinkEndpoint: it queues the packets, in
+// order, for delivery at the other end. See the package doc for a full
+// queue and for an other end without a dispatcher.
+func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
+	if e.closed.Load() {
+		e.stats.TxClosed.Add(uint64(len(pkts)))
+		releaseAll(pkts)
+		return 0, tcpip.ErrStackClosed
+	}
+	for i, pkt := range pkts {
+		var proto tcpip.NetworkProtocolNumber
+		if e.l3 {
+			proto = linkutil.OutboundIPProtocol(pkt)
+		}
+		in := linkutil.ToInbound(pkt)
+		if err := e.peer.rx.Enqueue(proto, in); err != nil {
+			in.Release()
+			releaseAll(pkts[i+1:])
+			e.stats.TxPackets.Add(uint64(i))
+			e.stats.TxQueueFull.Add(uint64(len(pkts) - i))
+			return i, err
+		}
+	}
+	e.stats.TxPackets.Add(uint64(len(pkts)))
+	return len(pkts), nil
+}
+
+func releaseAll(pkts []*buffer.Packet) {
+	for _, p := range pkts {
+		p.Release()
+	}
+}
+
+// Close implements stack.LinkEndpoint: it detaches the end, stops its
+// goroutine (returning once it has exited) and makes its WritePackets fail
+// with tcpip.ErrStackClosed; what the other end writes to it from then on
+// is discarded. The other end stays open until closed itself.
+func (e *Endpoint) Close() {
+	e.closed.Store(true)
+	e.rx.Close()
+}
