@@ -47,7 +47,6 @@ var (
 	ipv4GoldenC  = netip.MustParseAddr("10.99.2.3")
 	ipv4GoldenR1 = netip.MustParseAddr("10.99.1.254")
 	ipv4GoldenR2 = netip.MustParseAddr("10.99.2.254")
-	ipv4GoldenR  = tcpip.MustParseLinkAddress("02:99:00:00:00:fe")
 )
 
 var ipv4Goldens = []ipv4Golden{

@@ -287,12 +287,12 @@ type ipv6OptItem struct {
 	data   string
 }
 
-func ipv6WalkOptions(it IPv6OptionIterator) ([]ipv6OptItem, error, int) {
+func ipv6WalkOptions(it IPv6OptionIterator) ([]ipv6OptItem, int, error) {
 	var items []ipv6OptItem
 	for o, ok := it.Next(); ok; o, ok = it.Next() {
 		items = append(items, ipv6OptItem{o.Type, o.Offset, string(o.Data)})
 	}
-	return items, it.Err(), it.ErrOffset()
+	return items, it.ErrOffset(), it.Err()
 }
 
 func TestIPv6Options(t *testing.T) {
@@ -368,7 +368,7 @@ func TestIPv6Options(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err, off := ipv6WalkOptions(oh.Options())
+			got, off, err := ipv6WalkOptions(oh.Options())
 			if fmt.Sprint(got) != fmt.Sprint(c.want) || err != c.err || err != nil && off != c.errOff {
 				t.Errorf("options %v err %v at %d\nwant %v err %v at %d", got, err, off, c.want, c.err, c.errOff)
 			}
@@ -379,7 +379,7 @@ func TestIPv6Options(t *testing.T) {
 			if !ok || e.Type != ipv6TestHBH {
 				t.Fatalf("chain: %+v %v", e, it.Err())
 			}
-			got, err, off = ipv6WalkOptions(e.Options())
+			got, off, err = ipv6WalkOptions(e.Options())
 			for i := range c.want {
 				c.want[i].offset += IPv6MinimumSize
 			}
@@ -398,7 +398,7 @@ func TestIPv6Options(t *testing.T) {
 		"upper-layer item":      IPv6ExtHdr{Type: ipv6TestDst, Bytes: []byte{58, 0, 5, 2, 0, 0, 1, 0}, UpperLayer: true}.Options(),
 		"short hop-by-hop item": IPv6ExtHdr{Type: ipv6TestHBH, Bytes: []byte{58}}.Options(),
 	} {
-		if got, err, _ := ipv6WalkOptions(it); len(got) != 0 || err != nil {
+		if got, _, err := ipv6WalkOptions(it); len(got) != 0 || err != nil {
 			t.Errorf("%s: %v %v", name, got, err)
 		}
 	}
@@ -485,7 +485,7 @@ func TestIPv6OptionsHeaderEncode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err, _ := ipv6WalkOptions(parsed.Options())
+		got, _, err := ipv6WalkOptions(parsed.Options())
 		if err != nil || n > 0 && (len(got) == 0 || got[0].offset != 2) {
 			t.Errorf("n=%d: options %v %v", n, got, err)
 		}
@@ -860,7 +860,7 @@ func TestIPv6GoldenDestinationOptions(t *testing.T) {
 	if e.Type != ipv6TestDst || e.TypeOffset != 6 || e.Offset != 40 || len(e.Bytes) != 8 || e.NextHeader != ipv6TestUDP {
 		t.Fatalf("destination options item %+v", e)
 	}
-	got, err, _ := ipv6WalkOptions(e.Options())
+	got, _, err := ipv6WalkOptions(e.Options())
 	want := []ipv6OptItem{{0x1e, 42, "\xab\xcd"}, {IPv6OptionPadN, 46, ""}}
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("options %v (%v), want %v", got, err, want)

@@ -231,14 +231,6 @@ func (h *neighHarness) take() (reqs []neighRequest, writes, fails []neighRecord)
 // reset forgets what was recorded.
 func (h *neighHarness) reset() { h.take() }
 
-func (h *neighHarness) state(addr netip.Addr) NeighborState {
-	e, ok := h.c.Entry(addr)
-	if !ok {
-		return NeighborUnknown
-	}
-	return e.State
-}
-
 func (h *neighHarness) wantEntry(addr netip.Addr, state NeighborState, la tcpip.LinkAddress) {
 	h.t.Helper()
 	e, ok := h.c.Entry(addr)

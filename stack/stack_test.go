@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/internal/leakcheck"
 	"github.com/ustack-go/ustack/tcpip"
 )
 
@@ -27,6 +28,7 @@ type testStack struct {
 
 func newTestStack(t *testing.T, opts Options) *testStack {
 	t.Helper()
+	leakcheck.Check(t)
 	clock := tcpip.NewManualClock()
 	opts.Clock = clock
 	if opts.NetworkProtocols == nil {
@@ -499,7 +501,7 @@ func TestProtocolOptionsAndEndpoints(t *testing.T) {
 	if !s.Forwarding(ipv4) || s.Forwarding(ipv6) {
 		t.Fatal("SetForwarding")
 	}
-	if s.UniqueID() == s.UniqueID() {
+	if a, b := s.UniqueID(), s.UniqueID(); a == b {
 		t.Fatal("UniqueID repeats")
 	}
 }
