@@ -164,7 +164,8 @@ func (s *Stack) AddAddress(id tcpip.NICID, proto tcpip.NetworkProtocolNumber, ad
 }
 
 // AddProtocolAddress adds an address with its on-link prefix to a NIC. The
-// network protocol is told (and may start DAD or send a gratuitous ARP).
+// network protocol is told (and may start DAD), and so is the protocol that
+// resolves its addresses if it is another one (ARP sends a gratuitous ARP).
 func (s *Stack) AddProtocolAddress(id tcpip.NICID, pa tcpip.ProtocolAddress, props AddressProperties) error {
 	n, err := s.nic(id)
 	if err != nil {
@@ -184,7 +185,17 @@ func (s *Stack) AddProtocolAddress(id tcpip.NICID, pa tcpip.ProtocolAddress, pro
 		return err
 	}
 	ep.AddressAdded(pa.Address)
+	if r := n.resolverEndpoint(pa.Protocol); r != nil && r != ep {
+		r.AddressAdded(pa.Address) // ARP announces IPv4 addresses
+	}
 	return nil
+}
+
+// resolverEndpoint returns the network endpoint that resolves addresses of
+// proto on n (ARP's for IPv4), or nil.
+func (n *nic) resolverEndpoint(proto tcpip.NetworkProtocolNumber) NetworkEndpoint {
+	ep, _ := n.resolvers[proto].(NetworkEndpoint)
+	return ep
 }
 
 func validAddress(pa tcpip.ProtocolAddress) error {
@@ -227,8 +238,12 @@ func (s *Stack) RemoveAddress(id tcpip.NICID, addr netip.Addr) error {
 	if !ok {
 		return tcpip.ErrAddressNotFound
 	}
-	if ep := n.networkEndpoints[a.Protocol]; ep != nil {
+	ep := n.networkEndpoints[a.Protocol]
+	if ep != nil {
 		ep.AddressRemoved(a.Address)
+	}
+	if r := n.resolverEndpoint(a.Protocol); r != nil && r != ep {
+		r.AddressRemoved(a.Address)
 	}
 	return nil
 }

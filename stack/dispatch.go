@@ -66,17 +66,34 @@ func (s *Stack) DeliverTransportError(proto tcpip.TransportProtocolNumber, local
 	}
 	// RFC 792 and RFC 4443 §2.4(c) quote at least the first 8 bytes of the
 	// transport header, enough for the ports.
-	hdr, ok := orig.Peek(4)
+	hdr, ok := orig.Peek(8)
 	if !ok {
 		orig.Release()
 		return
 	}
-	src := uint16(hdr[0])<<8 | uint16(hdr[1])
-	dst := uint16(hdr[2])<<8 | uint16(hdr[3])
+	var src, dst uint16
+	if qp, ok := tp.proto.(QuotedPortsParser); ok {
+		if src, dst, ok = qp.ParseQuotedPorts(hdr); !ok {
+			orig.Release()
+			return
+		}
+	} else {
+		src = uint16(hdr[0])<<8 | uint16(hdr[1])
+		dst = uint16(hdr[2])<<8 | uint16(hdr[3])
+	}
 	id := TransportEndpointID{LocalPort: src, LocalAddress: local, RemotePort: dst, RemoteAddress: remote}
 	if !s.demux.deliverError(orig.NetworkProtocol, proto, id, terr, orig) {
 		orig.Release()
 	}
+}
+
+// QuotedPortsParser is implemented by transport protocols whose ports, in a
+// packet quoted by an ICMP error, are not the first four bytes of the header
+// (ICMP echo: the identifier, at bytes 4–5, is the local "port").
+type QuotedPortsParser interface {
+	// ParseQuotedPorts returns the local and remote ports of a packet
+	// this stack sent, from the first 8 bytes of its transport header.
+	ParseQuotedPorts(hdr []byte) (local, remote uint16, ok bool)
 }
 
 // JoinGroup joins a multicast group on a NIC; the protocol reports the

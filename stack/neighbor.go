@@ -115,16 +115,24 @@ type NUDConfig struct {
 	MinRandomFactor float32
 	MaxRandomFactor float32
 	// UnreachableTime is how long an UNREACHABLE entry is remembered
-	// before it is removed. While an entry whose resolution failed is
-	// remembered, packets and Resolve calls for it fail at once instead
-	// of starting another resolution (a hold-down in the spirit of RFC
-	// 7048 §3's backoff; FreeBSD's host_down_time). 5 s.
+	// before it is removed. 5 s.
 	UnreachableTime time.Duration
+	// FailedHoldDown, if positive, makes packets and Resolve calls for an
+	// entry whose resolution failed less than FailedHoldDown ago fail at
+	// once instead of starting another resolution (a hold-down in the
+	// spirit of RFC 7048 §3's backoff; FreeBSD's host_down_time). The
+	// default, 0, resolves again on the next packet, as Linux does for a
+	// FAILED entry: a lossy link then recovers at the next packet rather
+	// than seconds later. One resolution round sends at most one
+	// solicitation per RetransmitTimer, so this does not flood the link.
+	FailedHoldDown time.Duration
 	// StaleTime is how long a STALE entry is kept without being used
 	// (Linux gc_stale_time, 60 s).
 	StaleTime time.Duration
 	// MaxQueuedPackets is the number of packets queued per entry while
-	// it resolves; beyond it the oldest is dropped (RFC 4861 §7.2.2). 16.
+	// it resolves; beyond it the oldest is dropped (RFC 4861 §7.2.2). 64:
+	// room for a 64 KiB datagram in 1500-byte fragments (45), which
+	// Linux's unres_qlen_bytes (212992) also allows.
 	MaxQueuedPackets int
 	// MaxEntries bounds the number of dynamic (non-static) entries; the
 	// least recently used one makes room for a new one. 512.
@@ -142,7 +150,7 @@ const (
 	defaultMaxRandomFactor     = 1.5
 	defaultUnreachableTime     = 5 * time.Second
 	defaultStaleTime           = 60 * time.Second
-	defaultMaxQueuedPackets    = 16
+	defaultMaxQueuedPackets    = 64
 	defaultMaxNeighborEntries  = 512
 
 	// neighborReachableRecompute is how often ReachableTime is drawn
@@ -199,6 +207,9 @@ func (c NUDConfig) Validated() NUDConfig {
 	}
 	if !(c.MaxRandomFactor >= c.MinRandomFactor) || math.IsInf(float64(c.MaxRandomFactor), 0) {
 		c.MaxRandomFactor = max(d.MaxRandomFactor, c.MinRandomFactor)
+	}
+	if c.FailedHoldDown < 0 {
+		c.FailedHoldDown = 0
 	}
 	if c.UnreachableTime <= 0 {
 		c.UnreachableTime = d.UnreachableTime
@@ -447,9 +458,9 @@ func (c *NeighborCache) sendSlow(addr, local netip.Addr, pkt *buffer.Packet) err
 		// RFC 4861 §7.2.2: queue while resolution goes on.
 		c.useLocked(e, local)
 		c.enqueueLocked(e, pkt, &w)
-	case e.failed:
-		// Resolution failed less than UnreachableTime ago: fail at
-		// once rather than flood the link with solicitations again.
+	case e.failed && now.Sub(e.updatedAt) < c.cfg.FailedHoldDown:
+		// Resolution failed less than FailedHoldDown ago: fail at
+		// once rather than solicit again.
 		c.useLocked(e, local)
 		c.stats.FailedFast.Inc()
 		w.fails = append(w.fails, neighborFail{addr: addr, pkts: []*buffer.Packet{pkt}})
@@ -531,7 +542,7 @@ func (c *NeighborCache) Resolve(addr, local netip.Addr, onDone func(tcpip.LinkAd
 		return e.linkAddr, nil
 	case e.state == NeighborIncomplete:
 		c.useLocked(e, local)
-	case e.failed:
+	case e.failed && now.Sub(e.updatedAt) < c.cfg.FailedHoldDown:
 		c.useLocked(e, local)
 		return tcpip.LinkAddress{}, tcpip.ErrHostUnreachable
 	default: // UNREACHABLE after PROBE failed; see sendSlow.

@@ -363,7 +363,7 @@ func TestNUDConfigValidated(t *testing.T) {
 	want := NUDConfig{
 		BaseReachableTime: 30 * time.Second, RetransmitTimer: time.Second, DelayFirstProbeTime: 5 * time.Second,
 		MaxMulticastProbes: 3, MaxUnicastProbes: 3, MinRandomFactor: 0.5, MaxRandomFactor: 1.5,
-		UnreachableTime: 5 * time.Second, StaleTime: 60 * time.Second, MaxQueuedPackets: 16, MaxEntries: 512,
+		UnreachableTime: 5 * time.Second, StaleTime: 60 * time.Second, MaxQueuedPackets: 64, MaxEntries: 512,
 	}
 	if d != want {
 		t.Fatalf("DefaultNUDConfig() = %+v, want %+v", d, want)
@@ -727,7 +727,21 @@ func TestNeighborAppendixC(t *testing.T) {
 		h.c.HandleUpperLevelConfirmation(neighAddr1)
 		h.wantEntry(neighAddr1, NeighborReachable, neighLink1)
 	})
-	t.Run("failed UNREACHABLE/packet to send/ResolutionFailed at once", func(t *testing.T) {
+	t.Run("failed UNREACHABLE/packet to send/resolve again", func(t *testing.T) {
+		// The default: no hold-down, a packet starts a new resolution
+		// at once, as Linux does for a FAILED entry.
+		h := newNeighHarness(t, cfg)
+		h.toFailed()
+		h.send(neighAddr1, "r1")
+		h.wantEntry(neighAddr1, NeighborIncomplete, neighNoLink)
+		reqs, writes, fails := h.take()
+		if len(reqs) != 1 || len(writes) != 0 || len(fails) != 0 {
+			t.Fatalf("requests %v writes %v fails %v, want one new request", reqs, writes, fails)
+		}
+	})
+	t.Run("failed UNREACHABLE/packet to send/ResolutionFailed at once with FailedHoldDown", func(t *testing.T) {
+		cfg := cfg
+		cfg.FailedHoldDown = cfg.UnreachableTime
 		h := newNeighHarness(t, cfg)
 		h.toFailed()
 		h.send(neighAddr1, "f1")
@@ -1294,7 +1308,9 @@ func TestNeighborResolve(t *testing.T) {
 		}
 	})
 	t.Run("fail fast", func(t *testing.T) {
-		h := newNeighHarness(t, DefaultNUDConfig())
+		cfg := DefaultNUDConfig()
+		cfg.FailedHoldDown = cfg.UnreachableTime
+		h := newNeighHarness(t, cfg)
 		h.toFailed()
 		called := false
 		if _, err := h.c.Resolve(neighAddr1, neighLocal, func(tcpip.LinkAddress, error) { called = true }); err != tcpip.ErrHostUnreachable {
@@ -1452,7 +1468,9 @@ func TestNeighborClose(t *testing.T) {
 // callbacks run without the cache's lock: each calls back into the cache
 // (a deadlock otherwise; lockFree reports the lock held).
 func TestNeighborReentrant(t *testing.T) {
-	h := newNeighHarness(t, DefaultNUDConfig())
+	cfg := DefaultNUDConfig()
+	cfg.FailedHoldDown = cfg.UnreachableTime // the retry in onFail fails at once
+	h := newNeighHarness(t, cfg)
 	var entries int
 	h.onRequest = func(r neighRequest) {
 		entries += len(h.c.Entries())

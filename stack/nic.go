@@ -535,8 +535,15 @@ type LinkResolutionFailureHandler interface {
 	HandleLinkResolutionFailure(pkt *buffer.Packet)
 }
 
-// ResolutionFailed implements NeighborOutput.
+// ResolutionFailed implements NeighborOutput. Each call is one failed
+// resolution (or an entry removed while packets waited for it).
 func (o neighborOutput) ResolutionFailed(_ netip.Addr, pkts []*buffer.Packet) {
+	switch o.proto {
+	case tcpip.IPv4ProtocolNumber:
+		o.n.stack.stats.ARP.ResolutionFailures.Inc()
+	case tcpip.IPv6ProtocolNumber:
+		o.n.stack.stats.ICMPv6.ResolutionFailure.Inc()
+	}
 	h, _ := o.n.networkEndpoints[o.proto].(LinkResolutionFailureHandler)
 	for _, p := range pkts {
 		o.n.stats.TxNoLinkAddress.Inc()

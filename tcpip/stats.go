@@ -103,6 +103,7 @@ type IPStats struct {
 	ReassemblyMemoryLimit    Counter
 	ReassemblyTooManyFrags   Counter
 	ReassemblyMalformed      Counter // bad offsets, lengths, or a short non-last fragment
+	ReassemblyDuplicates     Counter // a fragment identical in place to one held: dropped alone
 	AtomicFragmentsDiscarded Counter
 	FragmentsCreated         Counter
 	FragmentationErrors      Counter
@@ -152,6 +153,9 @@ type ICMPv4Stats struct {
 	RateLimited    Counter // errors not sent because the token bucket was empty
 	SendErrors     Counter
 	NotSentToErr   Counter // RFC 1122 §3.2.2: no error about an error, broadcast, fragment
+	// EchoBroadcastIgnored counts echo requests to a broadcast or
+	// multicast address left unanswered (Linux icmp_echo_ignore_broadcasts).
+	EchoBroadcastIgnored Counter
 }
 
 // ICMPv6Messages counts ICMPv6 messages by type (RFC 4443, RFC 4861).
