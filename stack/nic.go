@@ -335,6 +335,7 @@ func (n *nic) MTU() uint32                                            { return n
 func (n *nic) MaxLinkHeaderLength() int                               { return n.link.MaxHeaderLength() }
 func (n *nic) Stats() *tcpip.NICStats                                 { return &n.stats }
 func (n *nic) Stack() *Stack                                          { return n.stack }
+func (n *nic) Capabilities() LinkCapabilities                         { return n.link.Capabilities() }
 func (n *nic) Neighbors(p tcpip.NetworkProtocolNumber) *NeighborCache { return n.neighbors[p] }
 
 func (n *nic) Enabled() bool {

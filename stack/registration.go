@@ -118,6 +118,8 @@ type NetworkInterface interface {
 	MTU() uint32
 	// MaxLinkHeaderLength is the link's MaxHeaderLength.
 	MaxLinkHeaderLength() int
+	// Capabilities are the link's capabilities (checksum offload, …).
+	Capabilities() LinkCapabilities
 	Stats() *tcpip.NICStats
 	Stack() *Stack
 

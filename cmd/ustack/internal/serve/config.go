@@ -1,0 +1,232 @@
+package serve
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// Usage is the command line of `ustack serve`.
+const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [-v]"
+
+// Route is a route of the command line: a destination prefix through a
+// gateway, or on-link if Gateway is the zero Addr.
+type Route struct {
+	Destination netip.Prefix
+	Gateway     netip.Addr
+}
+
+// String returns the route as the command line writes it.
+func (r Route) String() string {
+	if !r.Gateway.IsValid() {
+		return r.Destination.String()
+	}
+	return r.Destination.String() + "," + r.Gateway.String()
+}
+
+// Config is what `ustack serve` is asked to do.
+type Config struct {
+	// TAP is the name of the TAP device: an existing one is attached
+	// to, otherwise one is created (and disappears when ustack exits).
+	TAP string
+	// Addrs are ustack's addresses with their prefix lengths; each adds
+	// a route to its subnet.
+	Addrs []netip.Prefix
+	// Routes are further routes (a default route is 0.0.0.0/0 through
+	// a gateway).
+	Routes []Route
+	// MAC is ustack's link address; the zero value means a random,
+	// locally administered one.
+	MAC tcpip.LinkAddress
+	// MTU, if positive, is set on the device; zero keeps the device's.
+	MTU int
+	// PCAP, if not empty, is a file that receives every frame crossing
+	// the device, in pcap format.
+	PCAP string
+	// Loss is the probability, in [0, 1], that a frame is lost, in each
+	// direction; Seed seeds the choices.
+	Loss float64
+	Seed uint64
+	// EchoBroadcast makes ustack answer echo requests sent to a
+	// broadcast address (ping -b), which it ignores by default as Linux
+	// does (net.ipv4.icmp_echo_ignore_broadcasts=1).
+	EchoBroadcast bool
+	// Verbose logs every datagram the services handle.
+	Verbose bool
+}
+
+// errUsage marks errors of the command line, which exit with status 2.
+var errUsage = errors.New("usage")
+
+// usageError is a command-line error.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// ParseArgs parses the arguments of `ustack serve` (those after "serve").
+// Errors and the -h help text go to output. It returns flag.ErrHelp for
+// -h, and an error matching errUsage for a bad command line.
+func ParseArgs(args []string, output io.Writer) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("ustack serve", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "usage: %s\n\n", Usage)
+		fmt.Fprintf(output, "Brings ustack up on a TAP device and serves UDP echo (port 7, RFC 862) and\n")
+		fmt.Fprintf(output, "discard (port 9, RFC 863); the stack answers ping and ARP. Prints \"ready\"\n")
+		fmt.Fprintf(output, "once it answers; on SIGINT or SIGTERM it stops and prints its counters.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.TAP, "tap", "", "name of the TAP device `NAME` to attach to, created if it does not exist")
+	fs.Func("addr", "an IPv4 address with its prefix length (`CIDR`, e.g. 10.0.0.2/24); repeatable", func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return err
+		}
+		if !p.Addr().Is4() {
+			return fmt.Errorf("%s: only IPv4 addresses are supported", s)
+		}
+		if p.Addr() == p.Masked().Addr() && p.Bits() < 31 {
+			return fmt.Errorf("%s: the network address of a subnet cannot be a host address", s)
+		}
+		cfg.Addrs = append(cfg.Addrs, p)
+		return nil
+	})
+	fs.Func("route", "a route `PREFIX,GATEWAY` (default,GATEWAY for 0.0.0.0/0; PREFIX alone: on-link); repeatable", func(s string) error {
+		r, err := parseRoute(s)
+		if err != nil {
+			return err
+		}
+		cfg.Routes = append(cfg.Routes, r)
+		return nil
+	})
+	fs.Func("mac", "ustack's link address `MAC` (default: random, locally administered)", func(s string) error {
+		a, err := tcpip.ParseLinkAddress(s)
+		if err != nil {
+			return err
+		}
+		if !a.IsUnicast() {
+			return fmt.Errorf("%s is not a unicast address", s)
+		}
+		cfg.MAC = a
+		return nil
+	})
+	fs.IntVar(&cfg.MTU, "mtu", 0, "set the device's MTU to `N` bytes (default: keep the device's)")
+	fs.StringVar(&cfg.PCAP, "pcap", "", "write every frame to `FILE` in pcap format")
+	fs.Float64Var(&cfg.Loss, "loss", 0, "lose each frame with probability `P` (0 to 1), in both directions")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed `N` of the random losses")
+	fs.BoolVar(&cfg.EchoBroadcast, "echo-broadcast", false, "answer echo requests sent to a broadcast address (ping -b)")
+	fs.BoolVar(&cfg.Verbose, "v", false, "log every datagram served")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// validate checks what the flags cannot check alone.
+func (cfg *Config) validate() error {
+	if cfg.TAP == "" {
+		return usagef("--tap is required")
+	}
+	if len(cfg.TAP) > 15 {
+		return usagef("--tap %s: interface names have at most 15 bytes", cfg.TAP)
+	}
+	if len(cfg.Addrs) == 0 {
+		return usagef("at least one --addr is required")
+	}
+	// RFC 791 §3.2: every internet module must forward datagrams of 68
+	// bytes without further fragmentation; no link may have less.
+	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) {
+		return usagef("--mtu %d: want 68 to 65535", cfg.MTU)
+	}
+	if cfg.Loss < 0 || cfg.Loss > 1 {
+		return usagef("--loss %v: want a probability from 0 to 1", cfg.Loss)
+	}
+	for _, r := range cfg.Routes {
+		if !r.Gateway.IsValid() {
+			continue
+		}
+		// A gateway is a next hop: it must be on one of the subnets
+		// ustack is on (Linux refuses such a route: "Nexthop has
+		// invalid gateway").
+		onLink := false
+		for _, a := range cfg.Addrs {
+			if a.Masked().Contains(r.Gateway) {
+				onLink = true
+			}
+		}
+		if !onLink {
+			return usagef("--route %s: gateway %s is not on the subnet of any --addr", r, r.Gateway)
+		}
+	}
+	return nil
+}
+
+// parseRoute parses PREFIX,GATEWAY or PREFIX; PREFIX may be "default".
+func parseRoute(s string) (Route, error) {
+	dst, gw, hasGW := strings.Cut(s, ",")
+	var r Route
+	if dst == "default" {
+		r.Destination = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	} else {
+		p, err := netip.ParsePrefix(dst)
+		if err != nil {
+			return Route{}, err
+		}
+		if p != p.Masked() {
+			return Route{}, fmt.Errorf("%s: the prefix has host bits set (did you mean %s?)", dst, p.Masked())
+		}
+		r.Destination = p
+	}
+	if !r.Destination.Addr().Is4() {
+		return Route{}, fmt.Errorf("%s: only IPv4 routes are supported", s)
+	}
+	if hasGW {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			return Route{}, err
+		}
+		if !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
+			return Route{}, fmt.Errorf("%s: the gateway must be an IPv4 unicast address", s)
+		}
+		r.Gateway = a
+	}
+	return r, nil
+}
+
+// formatPrefixes joins prefixes for a log line.
+func formatPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
+}
+
+// formatRoutes joins routes for a log line.
+func formatRoutes(rs []Route) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, " ")
+}

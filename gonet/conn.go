@@ -1,0 +1,181 @@
+package gonet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// This file holds what every adapter of the package shares: blocking on an
+// endpoint's WaitQueue, translating addresses between netip and package net,
+// and building the *net.OpError values that package net's callers expect.
+
+// block calls try until it returns something other than
+// tcpip.ErrWouldBlock, waiting between attempts for one of the events in
+// mask on ep's WaitQueue. It gives up with os.ErrDeadlineExceeded once
+// expired is closed, with net.ErrClosed once closing is closed, and with
+// ctx.Err() once ctx is done; all three are checked before the first
+// attempt, so that a deadline already passed fails the call at once, as
+// package net does.
+//
+// The waiter is registered only when the first attempt would block, and
+// before the second, so that an event between an attempt and the wait is
+// never lost: the ChannelWaiter keeps one notification pending.
+func block(ctx context.Context, ep tcpip.Endpoint, mask tcpip.Events, expired, closing <-chan struct{}, try func() error) error {
+	select {
+	case <-closing:
+		return net.ErrClosed
+	default:
+	}
+	select {
+	case <-expired:
+		return os.ErrDeadlineExceeded
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := try()
+	if err != tcpip.ErrWouldBlock {
+		return err
+	}
+	w := tcpip.NewChannelWaiter()
+	wq := ep.WaitQueue()
+	h := wq.Register(w, mask)
+	defer wq.Unregister(h)
+	for {
+		if err := try(); err != tcpip.ErrWouldBlock {
+			return err
+		}
+		select {
+		case <-w:
+		case <-expired:
+			return os.ErrDeadlineExceeded
+		case <-closing:
+			return net.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// datagramWriteError returns the error of a datagram endpoint's Write for
+// block: tcpip.ErrWouldBlock from an endpoint that is writable means that
+// the layers below had no room for the datagram (a link's full queue), and
+// no EventOut will follow, so that waiting would hang. A socket reports
+// this as ENOBUFS, and the datagram is lost.
+func datagramWriteError(ep tcpip.Endpoint, err error) error {
+	if err == tcpip.ErrWouldBlock && ep.Readiness(tcpip.EventOut) != 0 {
+		return tcpip.ErrNoBufferSpace
+	}
+	return err
+}
+
+// netAddr converts ap to the net.Addr of network ("udp" or "tcp"), or nil
+// if ap is not valid, so that a missing address is a nil interface and not
+// an interface holding a nil pointer.
+func netAddr(network string, ap netip.AddrPort) net.Addr {
+	if !ap.Addr().IsValid() {
+		return nil
+	}
+	switch network {
+	case "tcp":
+		return net.TCPAddrFromAddrPort(ap)
+	default:
+		return net.UDPAddrFromAddrPort(ap)
+	}
+}
+
+// unspecified returns the wildcard address of a network protocol.
+func unspecified(netProto tcpip.NetworkProtocolNumber) netip.Addr {
+	if netProto == tcpip.IPv6ProtocolNumber {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// endpointAddr returns the address a of an endpoint of netProto as an
+// AddrPort; a wildcard address (the zero Addr) becomes the unspecified
+// address of the family, as package net reports it (0.0.0.0:7, [::]:7).
+func endpointAddr(a tcpip.FullAddress, netProto tcpip.NetworkProtocolNumber) netip.AddrPort {
+	addr := a.Addr
+	if !addr.IsValid() {
+		addr = unspecified(netProto)
+	}
+	return netip.AddrPortFrom(addr, a.Port)
+}
+
+// fullAddress converts ap to the address an endpoint of netProto takes: the
+// family's unspecified address becomes the zero Addr (any local address),
+// an IPv4-mapped address given to an IPv4 endpoint is unmapped, and an IPv6
+// zone names the NIC, by name or by number (fe80::1%eth0, fe80::1%2).
+func fullAddress(s *stack.Stack, ap netip.AddrPort, netProto tcpip.NetworkProtocolNumber) (tcpip.FullAddress, error) {
+	a := ap.Addr()
+	if netProto == tcpip.IPv4ProtocolNumber {
+		a = a.Unmap()
+	}
+	var nic tcpip.NICID
+	if zone := a.Zone(); zone != "" {
+		if id, ok := s.NICByName(zone); ok {
+			nic = id
+		} else if n, err := strconv.ParseUint(zone, 10, 31); err == nil && s.HasNIC(tcpip.NICID(n)) {
+			nic = tcpip.NICID(n)
+		} else {
+			return tcpip.FullAddress{}, tcpip.ErrUnknownDevice
+		}
+		a = a.WithZone("")
+	}
+	if a.IsUnspecified() && a == unspecified(netProto) {
+		a = netip.Addr{}
+	}
+	return tcpip.FullAddress{NIC: nic, Addr: a, Port: ap.Port()}, nil
+}
+
+// netProtoFor picks the network protocol of a new endpoint when the caller
+// gave none (0): the family of the first valid address of addrs, else IPv6
+// if the stack runs it (a dual-stack endpoint), else IPv4.
+func netProtoFor(s *stack.Stack, netProto tcpip.NetworkProtocolNumber, addrs ...netip.AddrPort) tcpip.NetworkProtocolNumber {
+	if netProto != 0 {
+		return netProto
+	}
+	for _, ap := range addrs {
+		if a := ap.Addr(); a.IsValid() && !a.IsUnspecified() {
+			if a.Is4() {
+				return tcpip.IPv4ProtocolNumber
+			}
+			return tcpip.IPv6ProtocolNumber
+		}
+	}
+	for _, ap := range addrs {
+		if a := ap.Addr(); a.Is4() {
+			return tcpip.IPv4ProtocolNumber
+		} else if a.Is6() {
+			return tcpip.IPv6ProtocolNumber
+		}
+	}
+	if s.NetworkProtocolInstance(tcpip.IPv6ProtocolNumber) != nil {
+		return tcpip.IPv6ProtocolNumber
+	}
+	return tcpip.IPv4ProtocolNumber
+}
+
+// opError wraps err as package net does. err is a tcpip error (which
+// errors.Is matches against its syscall.Errno), os.ErrDeadlineExceeded (a
+// timeout: the OpError's Timeout() is true), net.ErrClosed, or another
+// error of package net.
+func opError(op, network string, source, addr net.Addr, err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &net.OpError{Op: op, Net: network, Source: source, Addr: addr, Err: err}
+}

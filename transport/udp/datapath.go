@@ -1,0 +1,330 @@
+package udp
+
+import (
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/rcvq"
+)
+
+// sendParams is what a datagram takes from the endpoint's state, gathered
+// under its lock and used after releasing it.
+type sendParams struct {
+	route      *stack.Route
+	srcPort    uint16
+	dstPort    uint16
+	net        stack.NetworkHeaderParams
+	noChecksum bool
+}
+
+// Write implements tcpip.Endpoint: p is sent as one datagram to the peer,
+// or to opts.To. An endpoint without a port gets an ephemeral one first.
+// The datagram goes to the network layer before Write returns, and the
+// layer's errors are returned (the link's queue being full, say).
+func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
+	sp, err := e.prepareWrite(len(p), &opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.send(&sp, p); err != nil {
+		e.countSendError()
+		return 0, err
+	}
+	e.stats.PacketsSent.Inc()
+	e.stats.BytesSent.Add(uint64(len(p)))
+	e.p.stats.PacketsSent.Inc()
+	return len(p), nil
+}
+
+// countSendError counts a datagram that could not be sent: no route, or
+// the network layer or link refused it. Requests refused for what they ask
+// (no destination, too long, broadcast not enabled) are not counted.
+func (e *endpoint) countSendError() {
+	e.stats.SendErrors.Inc()
+	e.p.stats.SendErrors.Inc()
+}
+
+// prepareWrite checks a datagram of n bytes against the endpoint's state
+// and options and returns how to send it.
+func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == stateClosed || e.shutdown&tcpip.ShutdownWrite != 0 {
+		return sendParams{}, tcpip.ErrClosedForSend
+	}
+	// A pending ICMP error is reported by the next send, as Linux's
+	// sock_alloc_send_pskb reports sk_err.
+	if err := e.lastErr; err != nil {
+		e.lastErr = nil
+		return sendParams{}, err
+	}
+	var sp sendParams
+	if opts.To == nil {
+		if e.state != stateConnected {
+			return sendParams{}, tcpip.ErrDestinationRequired
+		}
+		if err := e.checkSizeLocked(e.connNetProto, n); err != nil {
+			return sendParams{}, err
+		}
+		if e.route == nil {
+			// The cached route was lost to a device change.
+			r, err := e.findRouteLocked(0, e.remote.Addr(), e.connNetProto)
+			if err != nil {
+				e.countSendError()
+				return sendParams{}, err
+			}
+			e.route = r
+		}
+		sp.route, sp.dstPort = e.route, e.remote.Port()
+	} else {
+		dst, np, err := e.remoteAddrLocked(opts.To.Addr)
+		if err != nil {
+			return sendParams{}, err
+		}
+		// Linux's udp_sendmsg: EINVAL for destination port 0.
+		if opts.To.Port == 0 {
+			return sendParams{}, tcpip.ErrInvalidArgument
+		}
+		if err := e.checkSizeLocked(np, n); err != nil {
+			return sendParams{}, err
+		}
+		if e.state != stateInitial && !containsProto(e.res.netProtos, np) {
+			return sendParams{}, tcpip.ErrInvalidArgument
+		}
+		if err := e.autoBindLocked(); err != nil {
+			return sendParams{}, err
+		}
+		device := e.deviceLocked()
+		if opts.To.NIC != 0 && device != 0 && opts.To.NIC != device {
+			return sendParams{}, tcpip.ErrInvalidArgument
+		}
+		if e.state == stateConnected && e.route != nil && np == e.connNetProto &&
+			dst == e.remote.Addr() && (opts.To.NIC == 0 || opts.To.NIC == e.route.NIC) {
+			sp.route = e.route
+		} else {
+			r, err := e.findRouteLocked(opts.To.NIC, dst, np)
+			if err != nil {
+				e.countSendError()
+				return sendParams{}, err
+			}
+			sp.route = r
+		}
+		sp.dstPort = opts.To.Port
+	}
+	// Linux's udp_sendmsg (ip_route_output_flow): a broadcast
+	// destination needs SO_BROADCAST (EACCES).
+	if sp.route.IsOutboundBroadcast() && !e.broadcast {
+		return sendParams{}, tcpip.ErrBroadcastDisabled
+	}
+	sp.srcPort = e.reg.id.LocalPort
+	sp.net = stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.ttl, TOS: e.tos}
+	if sp.route.RemoteAddress.IsMulticast() {
+		// RFC 1112 §6.1: the multicast TTL, 1 unless set. A TTL of 0
+		// (this host only) cannot be asked of the network layer,
+		// whose 0 means its default.
+		sp.net.TTL = e.mcastTTL
+	}
+	if opts.TTL != 0 {
+		sp.net.TTL = opts.TTL
+	}
+	// SO_NO_CHECK concerns IPv4 only: the IPv6 checksum is mandatory
+	// (RFC 8200 §8.1).
+	sp.noChecksum = e.noChecksum && sp.route.NetProto == tcpip.IPv4ProtocolNumber
+	return sp, nil
+}
+
+// checkSizeLocked refuses a payload that no datagram of np can carry
+// (EMSGSIZE): the IPv4 Total Length and the IPv6 Payload Length are 16-bit
+// fields (RFC 791 §3.1, RFC 8200 §3).
+func (e *endpoint) checkSizeLocked(np tcpip.NetworkProtocolNumber, n int) error {
+	limit := MaxPayloadIPv6
+	if np == tcpip.IPv4ProtocolNumber {
+		limit = MaxPayloadIPv4
+	}
+	if n > limit {
+		return tcpip.ErrMessageTooLong
+	}
+	return nil
+}
+
+// send builds the datagram in a packet whose headroom holds every header
+// below it and writes it along sp.route.
+func (e *endpoint) send(sp *sendParams, p []byte) error {
+	r := sp.route
+	pkt := buffer.NewPacket(r.MaxHeaderLength()+header.UDPMinimumSize, nil)
+	pkt.Payload.Append(p)
+	f := header.UDPFields{
+		SrcPort: sp.srcPort,
+		DstPort: sp.dstPort,
+		Length:  uint16(header.UDPMinimumSize + len(p)),
+	}
+	u := f.Encode(pkt.PrependHeader(buffer.TransportLayer, header.UDPMinimumSize))
+	// RFC 768 and RFC 1122 §4.1.3.4: the checksum is computed unless
+	// the application turned it off (IPv4 only), or the link computes
+	// it itself.
+	if !sp.noChecksum && nicCapabilities(e.s, r.NIC)&stack.CapabilityTXChecksumOffload == 0 {
+		u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
+	}
+	pkt.TransportProtocol = ProtocolNumber
+	return r.WritePacket(sp.net, pkt)
+}
+
+// HandlePacket implements stack.TransportEndpoint: a datagram for this
+// endpoint, the network header consumed. It is validated (see
+// protocol.validate) and queued for Read, or dropped and counted when the
+// receive buffer is full.
+func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.NetworkPacketInfo, pkt *buffer.Packet) {
+	length, ok := e.p.validate(info, pkt, &e.stats)
+	if !ok {
+		pkt.Release()
+		return
+	}
+	pkt.Payload.Truncate(length)
+	pkt.Payload.TrimFront(header.UDPMinimumSize)
+	n := pkt.Payload.Len()
+
+	e.mu.Lock()
+	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
+		// Raced with Close, or no longer reading: nowhere to queue
+		// it.
+		e.mu.Unlock()
+		e.stats.ReceiveBufferErrors.Inc()
+		e.p.stats.ReceiveBufferErrors.Inc()
+		pkt.Release()
+		return
+	}
+	ent := rcvq.Entry{
+		Pkt:     pkt,
+		Src:     info.Source,
+		SrcPort: id.RemotePort,
+		Dst:     info.Destination,
+		NIC:     info.NIC,
+		TTL:     info.TTL,
+		TOS:     info.TOS,
+	}
+	if e.timestamp {
+		ent.Timestamp = e.s.Clock().Now()
+	}
+	if !e.rcv.Push(ent, e.rcvBufSize) {
+		e.mu.Unlock()
+		e.stats.ReceiveBufferErrors.Inc()
+		e.p.stats.ReceiveBufferErrors.Inc()
+		pkt.Release()
+		return
+	}
+	e.mu.Unlock()
+	e.stats.PacketsReceived.Inc()
+	e.stats.BytesReceived.Add(uint64(n))
+	e.p.stats.PacketsReceived.Inc()
+	e.waitQueue.Notify(tcpip.EventIn)
+}
+
+// HandleError implements stack.TransportEndpoint. RFC 1122 §4.1.3.3 has UDP
+// pass every ICMP error to the application; ustack does what Linux does
+// for sockets without IP_RECVERR: a connected endpoint keeps the hard
+// errors (port, protocol unreachable, administratively prohibited,
+// parameter problem: icmp_err_convert's fatal codes) for its next Read or
+// Write and LastError, and signals EventErr; soft errors (network or host
+// unreachable, time exceeded, fragmentation needed) and every error for an
+// unconnected endpoint are ignored, since its user cannot tell which of
+// its destinations failed.
+func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
+	orig.Release()
+	var err error
+	switch terr.Kind {
+	case stack.ErrorPortUnreachable, stack.ErrorProtocolUnreachable:
+		err = tcpip.ErrConnectionRefused
+	case stack.ErrorAdministrativelyProhibited:
+		err = tcpip.ErrHostUnreachable
+	case stack.ErrorParameterProblem:
+		err = tcpip.ErrMalformed
+	default:
+		return
+	}
+	if terr.Err != nil {
+		err = terr.Err
+	}
+	e.mu.Lock()
+	if e.state != stateConnected {
+		e.mu.Unlock()
+		return
+	}
+	e.lastErr = err
+	e.mu.Unlock()
+	e.stats.ICMPErrors.Inc()
+	e.waitQueue.Notify(tcpip.EventErr)
+}
+
+// Read implements tcpip.Endpoint: it returns one datagram (truncated to
+// len(p), with ReadResult.Total its full size), or tcpip.ErrWouldBlock. A
+// pending ICMP error is returned first, as Linux's __skb_recv_udp checks
+// sock_error before dequeuing.
+func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
+	e.mu.Lock()
+	if err := e.lastErr; err != nil {
+		e.lastErr = nil
+		e.mu.Unlock()
+		return tcpip.ReadResult{}, err
+	}
+	if opts.Peek {
+		f := e.rcv.Front()
+		if f == nil {
+			err := e.emptyErrorLocked()
+			e.mu.Unlock()
+			return tcpip.ReadResult{}, err
+		}
+		// The packet stays queued: copy from it under the lock.
+		res := e.resultLocked(f, p, &opts)
+		e.mu.Unlock()
+		return res, nil
+	}
+	ent, ok := e.rcv.Pop()
+	if !ok {
+		err := e.emptyErrorLocked()
+		e.mu.Unlock()
+		return tcpip.ReadResult{}, err
+	}
+	res := e.resultLocked(&ent, p, &opts)
+	e.mu.Unlock()
+	ent.Pkt.Release()
+	return res, nil
+}
+
+// emptyErrorLocked is Read's error when no datagram is queued.
+func (e *endpoint) emptyErrorLocked() error {
+	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
+		return tcpip.ErrClosedForReceive
+	}
+	return tcpip.ErrWouldBlock
+}
+
+// resultLocked copies ent's datagram into p and describes it as the
+// endpoint's options ask.
+func (e *endpoint) resultLocked(ent *rcvq.Entry, p []byte, opts *tcpip.ReadOptions) tcpip.ReadResult {
+	res := tcpip.ReadResult{
+		N:     ent.Pkt.Payload.CopyTo(p),
+		Total: ent.Pkt.Payload.Len(),
+	}
+	if opts.NeedRemoteAddr {
+		res.RemoteAddr = tcpip.FullAddress{
+			NIC:  ent.NIC,
+			Addr: mapped(e.netProto, ent.Src),
+			Port: ent.SrcPort,
+		}
+	}
+	c := &res.Control
+	if e.rcvTOS {
+		c.HasTOS, c.TOS = true, ent.TOS
+	}
+	if e.rcvTTL {
+		c.HasTTL, c.TTL = true, ent.TTL
+	}
+	if e.rcvPktInfo {
+		c.HasPacketInfo, c.LocalAddr, c.NIC = true, mapped(e.netProto, ent.Dst), ent.NIC
+	}
+	if e.timestamp && !ent.Timestamp.IsZero() {
+		c.HasTimestamp, c.Timestamp = true, ent.Timestamp
+	}
+	return res
+}
