@@ -221,6 +221,9 @@ type TransportError struct {
 	Err error
 	// Source is the address of the node that sent the ICMP message.
 	Source netip.Addr
+	// Local says the error was found by this stack itself (the next hop
+	// could not be resolved) rather than reported by an ICMP message.
+	Local bool
 }
 
 // TransportProtocol is a transport protocol of one stack.

@@ -409,6 +409,6 @@ func (e *endpoint) HandleLinkResolutionFailure(pkt *buffer.Packet) {
 	orig.NetworkProtocol = tcpip.IPv4ProtocolNumber
 	orig.TransportProtocol = h.Protocol()
 	orig.NIC = e.nic.ID()
-	terr := stack.TransportError{Kind: stack.ErrorHostUnreachable, Err: tcpip.ErrHostUnreachable, Source: src}
+	terr := stack.TransportError{Kind: stack.ErrorHostUnreachable, Err: tcpip.ErrHostUnreachable, Source: src, Local: true}
 	e.d.DeliverTransportError(h.Protocol(), src, h.Destination(), terr, orig)
 }

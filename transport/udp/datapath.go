@@ -239,6 +239,15 @@ func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
 		err = tcpip.ErrHostUnreachable
 	case stack.ErrorParameterProblem:
 		err = tcpip.ErrMalformed
+	case stack.ErrorHostUnreachable, stack.ErrorNetworkUnreachable:
+		// Remote host/net unreachable messages are soft errors that a
+		// Linux socket without IP_RECVERR ignores (icmp_err_convert),
+		// but when this stack itself failed to resolve the next hop
+		// the sender is told: its datagrams go nowhere.
+		if !terr.Local {
+			return
+		}
+		err = tcpip.ErrHostUnreachable
 	default:
 		return
 	}

@@ -831,3 +831,33 @@ func TestTXChecksumOffload(t *testing.T) {
 		t.Fatalf("checksum % x computed despite the offload", pkt[26:28])
 	}
 }
+
+// A connected endpoint whose peer never answers ARP learns EHOSTUNREACH
+// once the three requests, 1 s apart, have gone unanswered.
+func TestConnectedResolutionFailure(t *testing.T) {
+	e := newEnv(t, envOptions{eth: true})
+	cli := newUDP(t, e.a)
+	nobody := netip.MustParseAddr("10.0.0.99")
+	if err := cli.Connect(tcpip.FullAddress{Addr: nobody, Port: 53}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, cli, []byte("hello?"), nil)
+	e.hub.Pump()
+	if err := cli.LastError(); err != nil {
+		t.Fatalf("error before resolution failed: %v", err)
+	}
+	for range 3 {
+		e.hub.Clock.Advance(time.Second)
+		e.hub.Pump()
+	}
+	if got := counter(e.a, "ARP.RequestsSent"); got != 3 {
+		t.Fatalf("ARP.RequestsSent = %d, want 3", got)
+	}
+	_, err := cli.Read(make([]byte, 10), tcpip.ReadOptions{})
+	if !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("Read = %v, want EHOSTUNREACH", err)
+	}
+	if got := counter(e.a, "ARP.ResolutionFailures"); got != 1 {
+		t.Fatalf("ARP.ResolutionFailures = %d", got)
+	}
+}
