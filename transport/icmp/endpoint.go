@@ -8,6 +8,7 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 	"github.com/ustack-go/ustack/transport/internal/rcvq"
 )
 
@@ -45,27 +46,14 @@ type endpoint struct {
 	flags    stack.PortFlags               // as reserved
 	device   tcpip.NICID                   // as reserved and registered
 	bindAddr netip.Addr                    // zero: wildcard
-	bindNIC  tcpip.NICID
 	regID    stack.TransportEndpointID
 	remote   netip.Addr
 	route    *stack.Route
-	shutdown tcpip.ShutdownFlags
-	lastErr  error
 
-	rcv        rcvq.Queue
-	rcvBufSize int
-	sndBufSize int
-
-	reuseAddr    bool
-	bindToDevice tcpip.NICID
-	broadcast    bool
-	ttl          uint8
-	tos          uint8
-	v6only       bool
-	rcvTOS       bool
-	rcvTTL       bool
-	rcvPktInfo   bool
-	timestamp    bool
+	// sock is the receive queue, shutdown flags, pending error, bound
+	// NIC and options all datagram endpoints share.
+	sock   dgram.Socket
+	v6only bool
 }
 
 var (
@@ -75,12 +63,11 @@ var (
 
 func newEndpoint(p *protocol) *endpoint {
 	return &endpoint{
-		p:          p,
-		s:          p.s,
-		uniqueID:   p.s.UniqueID(),
-		netProto:   []tcpip.NetworkProtocolNumber{p.netProto},
-		rcvBufSize: DefaultReceiveBufferSize,
-		sndBufSize: DefaultSendBufferSize,
+		p:        p,
+		s:        p.s,
+		uniqueID: p.s.UniqueID(),
+		netProto: []tcpip.NetworkProtocolNumber{p.netProto},
+		sock:     dgram.NewSocket(dgram.Transport),
 	}
 }
 
@@ -120,13 +107,6 @@ func (e *endpoint) addrLocked(a netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
-func (e *endpoint) deviceLocked() tcpip.NICID {
-	if e.bindToDevice != 0 {
-		return e.bindToDevice
-	}
-	return e.bindNIC
-}
-
 // Bind implements tcpip.Endpoint: Port is the Identifier (0 picks one).
 // The address must be the stack's or a wildcard (Linux's
 // ping_check_bind_addr).
@@ -145,14 +125,14 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 		return err
 	}
 	if addr.NIC != 0 {
-		if e.bindToDevice != 0 && e.bindToDevice != addr.NIC {
+		if e.sock.BindToDevice != 0 && e.sock.BindToDevice != addr.NIC {
 			return tcpip.ErrInvalidArgument
 		}
 		if !e.s.HasNIC(addr.NIC) {
 			return tcpip.ErrUnknownDevice
 		}
 	}
-	device := e.bindToDevice
+	device := e.sock.BindToDevice
 	if device == 0 {
 		device = addr.NIC
 	}
@@ -162,14 +142,14 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	if err := e.bindLocked(a, addr.Port, device); err != nil {
 		return err
 	}
-	e.bindNIC = addr.NIC
+	e.sock.BindNIC = addr.NIC
 	return nil
 }
 
 // bindLocked reserves ident (0: an ephemeral one) at a and registers the
 // endpoint for it.
 func (e *endpoint) bindLocked(a netip.Addr, ident uint16, device tcpip.NICID) error {
-	flags := stack.PortFlags{ReuseAddress: e.reuseAddr}
+	flags := stack.PortFlags{ReuseAddress: e.sock.ReuseAddr}
 	ident, err := e.s.PortManager().ReservePort(e.netProto, e.p.number, a, ident, flags, device, netip.AddrPort{}, nil)
 	if err != nil {
 		return err
@@ -212,17 +192,17 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	}
 	nic := addr.NIC
 	if nic == 0 {
-		nic = e.deviceLocked()
+		nic = e.sock.Device()
 	}
 	r, err := e.s.FindRoute(nic, e.bindAddr, dst, e.p.netProto, false /* multicastLoop */)
 	if err != nil {
 		return err
 	}
-	if r.IsOutboundBroadcast() && !e.broadcast {
+	if r.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return tcpip.ErrBroadcastDisabled
 	}
 	if e.state == stateInitial {
-		if err := e.bindLocked(netip.Addr{}, 0, e.deviceLocked()); err != nil {
+		if err := e.bindLocked(netip.Addr{}, 0, e.sock.Device()); err != nil {
 			return err
 		}
 	}
@@ -267,7 +247,7 @@ func (e *endpoint) Shutdown(how tcpip.ShutdownFlags) error {
 	if e.state != stateConnected {
 		err = tcpip.ErrNotConnected
 	}
-	e.shutdown |= how
+	e.sock.Shutdown |= how
 	e.mu.Unlock()
 	e.waitQueue.Notify(tcpip.EventIn | tcpip.EventOut | tcpip.EventHUp | tcpip.EventRdHUp)
 	return err
@@ -284,7 +264,7 @@ func (e *endpoint) Close() {
 		e.s.UnregisterTransportEndpoint(e.netProto, e.p.number, e.regID, e, e.flags, e.device)
 		e.s.PortManager().ReleasePort(e.netProto, e.p.number, e.bindAddr, e.ident, e.flags, e.device, netip.AddrPort{})
 	}
-	e.rcv.Clear()
+	e.sock.Rcv.Clear()
 	e.route = nil
 	e.state = stateClosed
 	e.mu.Unlock()
@@ -298,7 +278,7 @@ func (e *endpoint) Abort() { e.Close() }
 func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return tcpip.FullAddress{NIC: e.bindNIC, Addr: e.regID.LocalAddress, Port: e.ident}, nil
+	return tcpip.FullAddress{NIC: e.sock.BindNIC, Addr: e.regID.LocalAddress, Port: e.ident}, nil
 }
 
 // RemoteAddress implements tcpip.Endpoint.
@@ -315,32 +295,14 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := tcpip.EventOut
-	if e.state == stateClosed {
-		return (r | tcpip.EventIn | tcpip.EventHUp) & mask
-	}
-	if e.rcv.Len() > 0 || e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventIn
-	}
-	if e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventRdHUp
-	}
-	if e.shutdown == tcpip.ShutdownRead|tcpip.ShutdownWrite {
-		r |= tcpip.EventHUp
-	}
-	if e.lastErr != nil {
-		r |= tcpip.EventErr
-	}
-	return r & mask
+	return e.sock.Readiness(e.state == stateClosed) & mask
 }
 
 // LastError implements tcpip.Endpoint.
 func (e *endpoint) LastError() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	err := e.lastErr
-	e.lastErr = nil
-	return err
+	return e.sock.TakeErr()
 }
 
 // Write implements tcpip.Endpoint: p is an echo request message (Linux's
@@ -379,15 +341,14 @@ func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, uint16, stack.NetworkHeaderParams, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	params := stack.NetworkHeaderParams{Protocol: e.p.number, TTL: e.ttl, TOS: e.tos}
+	params := stack.NetworkHeaderParams{Protocol: e.p.number, TTL: e.sock.TTL, TOS: e.sock.TOS}
 	if opts.TTL != 0 {
 		params.TTL = opts.TTL
 	}
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.state == stateClosed || e.sock.Shutdown&tcpip.ShutdownWrite != 0 {
 		return nil, 0, params, tcpip.ErrClosedForSend
 	}
-	if err := e.lastErr; err != nil {
-		e.lastErr = nil
+	if err := e.sock.TakeErr(); err != nil {
 		return nil, 0, params, err
 	}
 	var r *stack.Route
@@ -409,7 +370,7 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, uint16,
 		} else {
 			nic := opts.To.NIC
 			if nic == 0 {
-				nic = e.deviceLocked()
+				nic = e.sock.Device()
 			}
 			r, err = e.s.FindRoute(nic, e.bindAddr, dst, e.p.netProto, false /* multicastLoop */)
 			if err != nil {
@@ -420,12 +381,12 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, uint16,
 	}
 	// Linux's ping_v4_sendmsg: a broadcast destination needs
 	// SO_BROADCAST (EACCES).
-	if r.IsOutboundBroadcast() && !e.broadcast {
+	if r.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return nil, 0, params, tcpip.ErrBroadcastDisabled
 	}
 	if e.state == stateInitial {
 		// Linux's inet_send_prepare binds an ephemeral Identifier.
-		if err := e.bindLocked(netip.Addr{}, 0, e.deviceLocked()); err != nil {
+		if err := e.bindLocked(netip.Addr{}, 0, e.sock.Device()); err != nil {
 			return nil, 0, params, err
 		}
 	}
@@ -437,17 +398,14 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, uint16,
 func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.NetworkPacketInfo, pkt *buffer.Packet) {
 	n := pkt.Payload.Len()
 	e.mu.Lock()
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
+	if e.state == stateClosed || e.sock.Shutdown&tcpip.ShutdownRead != 0 {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
 		pkt.Release()
 		return
 	}
 	ent := rcvq.Entry{Pkt: pkt, Src: info.Source, Dst: info.Destination, NIC: info.NIC, TTL: info.TTL, TOS: info.TOS}
-	if e.timestamp {
-		ent.Timestamp = e.s.Clock().Now()
-	}
-	if !e.rcv.Push(ent, e.rcvBufSize) {
+	if !e.sock.Enqueue(ent, e.s.Clock()) {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
 		pkt.Release()
@@ -478,7 +436,7 @@ func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
 		e.mu.Unlock()
 		return
 	}
-	e.lastErr = err
+	e.sock.Err = err
 	e.mu.Unlock()
 	e.stats.ICMPErrors.Inc()
 	e.waitQueue.Notify(tcpip.EventErr)
@@ -487,69 +445,20 @@ func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
 // Read implements tcpip.Endpoint: one echo reply, ICMP header included.
 func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
 	e.mu.Lock()
-	if err := e.lastErr; err != nil {
-		e.lastErr = nil
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	if opts.Peek {
-		f := e.rcv.Front()
-		if f == nil {
-			err := e.emptyErrorLocked()
-			e.mu.Unlock()
-			return tcpip.ReadResult{}, err
-		}
-		res := e.resultLocked(f, p, &opts)
-		e.mu.Unlock()
-		return res, nil
-	}
-	ent, ok := e.rcv.Pop()
-	if !ok {
-		err := e.emptyErrorLocked()
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	res := e.resultLocked(&ent, p, &opts)
+	res, done, err := e.sock.Read(p, &opts, e.state == stateClosed)
 	e.mu.Unlock()
-	ent.Pkt.Release()
-	return res, nil
-}
-
-func (e *endpoint) emptyErrorLocked() error {
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
-		return tcpip.ErrClosedForReceive
-	}
-	return tcpip.ErrWouldBlock
-}
-
-func (e *endpoint) resultLocked(ent *rcvq.Entry, p []byte, opts *tcpip.ReadOptions) tcpip.ReadResult {
-	res := tcpip.ReadResult{N: ent.Pkt.Payload.CopyTo(p), Total: ent.Pkt.Payload.Len()}
-	if opts.NeedRemoteAddr {
-		res.RemoteAddr = tcpip.FullAddress{NIC: ent.NIC, Addr: ent.Src}
-	}
-	c := &res.Control
-	if e.rcvTOS {
-		c.HasTOS, c.TOS = true, ent.TOS
-	}
-	if e.rcvTTL {
-		c.HasTTL, c.TTL = true, ent.TTL
-	}
-	if e.rcvPktInfo {
-		c.HasPacketInfo, c.LocalAddr, c.NIC = true, ent.Dst, ent.NIC
-	}
-	if e.timestamp && !ent.Timestamp.IsZero() {
-		c.HasTimestamp, c.Timestamp = true, ent.Timestamp
-	}
-	return res
+	done.Release()
+	return res, err
 }
 
 // SetSockOpt implements tcpip.Endpoint.
 func (e *endpoint) SetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sock.SetSockOpt(opt) {
+		return nil
+	}
 	switch v := opt.(type) {
-	case tcpip.ReuseAddressOption:
-		e.reuseAddr = bool(v)
 	case tcpip.BindToDeviceOption:
 		if v != 0 && !e.s.HasNIC(tcpip.NICID(v)) {
 			return tcpip.ErrUnknownDevice
@@ -558,30 +467,12 @@ func (e *endpoint) SetSockOpt(opt any) error {
 			// The Identifier is registered for a device already.
 			return tcpip.ErrInvalidEndpointState
 		}
-		e.bindToDevice = tcpip.NICID(v)
-	case tcpip.BroadcastOption:
-		e.broadcast = bool(v)
-	case tcpip.TTLOption:
-		e.ttl = uint8(v)
-	case tcpip.TOSOption:
-		e.tos = uint8(v)
+		e.sock.BindToDevice = tcpip.NICID(v)
 	case tcpip.V6OnlyOption:
 		if e.p.netProto != tcpip.IPv6ProtocolNumber {
 			return tcpip.ErrUnknownProtocolOption
 		}
 		e.v6only = bool(v)
-	case tcpip.ReceiveTOSOption:
-		e.rcvTOS = bool(v)
-	case tcpip.ReceiveTTLOption:
-		e.rcvTTL = bool(v)
-	case tcpip.ReceivePacketInfoOption:
-		e.rcvPktInfo = bool(v)
-	case tcpip.TimestampOption:
-		e.timestamp = bool(v)
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -592,42 +483,15 @@ func (e *endpoint) SetSockOpt(opt any) error {
 func (e *endpoint) GetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sock.GetSockOpt(opt) {
+		return nil
+	}
 	switch v := opt.(type) {
-	case *tcpip.ReuseAddressOption:
-		*v = tcpip.ReuseAddressOption(e.reuseAddr)
-	case *tcpip.BindToDeviceOption:
-		*v = tcpip.BindToDeviceOption(e.bindToDevice)
-	case *tcpip.BroadcastOption:
-		*v = tcpip.BroadcastOption(e.broadcast)
-	case *tcpip.TTLOption:
-		*v = tcpip.TTLOption(e.ttl)
-	case *tcpip.TOSOption:
-		*v = tcpip.TOSOption(e.tos)
 	case *tcpip.V6OnlyOption:
 		if e.p.netProto != tcpip.IPv6ProtocolNumber {
 			return tcpip.ErrUnknownProtocolOption
 		}
 		*v = tcpip.V6OnlyOption(e.v6only)
-	case *tcpip.ReceiveTOSOption:
-		*v = tcpip.ReceiveTOSOption(e.rcvTOS)
-	case *tcpip.ReceiveTTLOption:
-		*v = tcpip.ReceiveTTLOption(e.rcvTTL)
-	case *tcpip.ReceivePacketInfoOption:
-		*v = tcpip.ReceivePacketInfoOption(e.rcvPktInfo)
-	case *tcpip.TimestampOption:
-		*v = tcpip.TimestampOption(e.timestamp)
-	case *tcpip.ReceiveBufferSizeOption:
-		*v = tcpip.ReceiveBufferSizeOption(e.rcvBufSize)
-	case *tcpip.SendBufferSizeOption:
-		*v = tcpip.SendBufferSizeOption(e.sndBufSize)
-	case *tcpip.ReceiveQueueSizeOption:
-		n := 0
-		if f := e.rcv.Front(); f != nil {
-			n = f.Pkt.Payload.Len()
-		}
-		*v = tcpip.ReceiveQueueSizeOption(n)
-	case *tcpip.SendQueueSizeOption:
-		*v = 0
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 )
 
 // Protocol numbers of the two echo protocols.
@@ -42,10 +43,10 @@ const EchoHeaderSize = header.ICMPv4MinimumSize
 // Buffer sizes, as the UDP package's: Linux's defaults, and the bounds
 // values set are clamped to.
 const (
-	DefaultReceiveBufferSize = 212992
-	DefaultSendBufferSize    = 212992
-	MinBufferSize            = 4096
-	MaxBufferSize            = 4 << 20
+	DefaultReceiveBufferSize = dgram.DefaultReceiveBufferSize // 212992
+	DefaultSendBufferSize    = dgram.DefaultSendBufferSize    // 212992
+	MinBufferSize            = dgram.MinBufferSize            // 4096
+	MaxBufferSize            = dgram.MaxBufferSize            // 4 MiB
 )
 
 // errNotEchoReply is returned by ParsePorts for messages that are not echo

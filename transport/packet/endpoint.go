@@ -28,15 +28,16 @@ import (
 	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 	"github.com/ustack-go/ustack/transport/internal/rcvq"
 )
 
 // Buffer sizes: Linux's defaults, and the bounds values set are clamped to.
 const (
-	DefaultReceiveBufferSize = 212992
-	DefaultSendBufferSize    = 212992
-	MinBufferSize            = 4096
-	MaxBufferSize            = 4 << 20
+	DefaultReceiveBufferSize = dgram.DefaultReceiveBufferSize // 212992
+	DefaultSendBufferSize    = dgram.DefaultSendBufferSize    // 212992
+	MinBufferSize            = dgram.MinBufferSize            // 4096
+	MaxBufferSize            = dgram.MaxBufferSize            // 4 MiB
 )
 
 // endpoint is a packet endpoint. It implements tcpip.Endpoint and
@@ -50,15 +51,13 @@ type endpoint struct {
 	waitQueue tcpip.WaitQueue
 	stats     tcpip.EndpointStats
 
-	mu         sync.Mutex
-	closed     bool
-	nic        tcpip.NICID                 // registered on: 0 for every NIC
-	proto      tcpip.NetworkProtocolNumber // registered for: 0 for every protocol
-	shutdown   tcpip.ShutdownFlags
-	rcv        rcvq.Queue
-	rcvBufSize int
-	sndBufSize int
-	timestamp  bool
+	mu     sync.Mutex
+	closed bool
+	nic    tcpip.NICID                 // registered on: 0 for every NIC
+	proto  tcpip.NetworkProtocolNumber // registered for: 0 for every protocol
+	// sock is the receive queue, shutdown flags, buffer sizes and
+	// TimestampOption.
+	sock dgram.Socket
 }
 
 var (
@@ -71,11 +70,10 @@ var (
 // it through raw.Factory.
 func NewEndpoint(s *stack.Stack, cooked bool, netProto tcpip.NetworkProtocolNumber) (tcpip.Endpoint, error) {
 	e := &endpoint{
-		s:          s,
-		cooked:     cooked,
-		proto:      netProto,
-		rcvBufSize: DefaultReceiveBufferSize,
-		sndBufSize: DefaultSendBufferSize,
+		s:      s,
+		cooked: cooked,
+		proto:  netProto,
+		sock:   dgram.NewSocket(dgram.Packet),
 	}
 	if err := s.RegisterPacketEndpoint(0, netProto, e); err != nil {
 		return nil, err
@@ -140,7 +138,7 @@ func (e *endpoint) Shutdown(how tcpip.ShutdownFlags) error {
 		e.mu.Unlock()
 		return tcpip.ErrNotConnected
 	}
-	e.shutdown |= how
+	e.sock.Shutdown |= how
 	e.mu.Unlock()
 	e.waitQueue.Notify(tcpip.EventIn | tcpip.EventOut | tcpip.EventHUp | tcpip.EventRdHUp)
 	return nil
@@ -155,7 +153,7 @@ func (e *endpoint) Close() {
 	}
 	e.closed = true
 	e.s.UnregisterPacketEndpoint(e.nic, e.proto, e)
-	e.rcv.Clear()
+	e.sock.Rcv.Clear()
 	e.mu.Unlock()
 	e.waitQueue.Notify(tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut)
 }
@@ -182,17 +180,7 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := tcpip.EventOut
-	if e.closed {
-		return (r | tcpip.EventIn | tcpip.EventHUp) & mask
-	}
-	if e.rcv.Len() > 0 || e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventIn
-	}
-	if e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventRdHUp
-	}
-	return r & mask
+	return e.sock.Readiness(e.closed) & mask
 }
 
 // LastError implements tcpip.Endpoint: packet endpoints have no
@@ -208,8 +196,11 @@ func (e *endpoint) HandlePacket(nic tcpip.NICID, proto tcpip.NetworkProtocolNumb
 	if e.cooked {
 		skip = e.linkHeaderLen(nic, pkt)
 	}
+	// Measured before queueing: once queued, a concurrent Read may take
+	// and release the packet.
+	size := uint64(pkt.Len() - skip)
 	e.mu.Lock()
-	if e.closed || e.shutdown&tcpip.ShutdownRead != 0 || (e.nic != 0 && nic != e.nic) {
+	if e.closed || e.sock.Shutdown&tcpip.ShutdownRead != 0 || (e.nic != 0 && nic != e.nic) {
 		e.mu.Unlock()
 		pkt.Release()
 		return
@@ -222,10 +213,7 @@ func (e *endpoint) HandlePacket(nic tcpip.NICID, proto tcpip.NetworkProtocolNumb
 		PktType:  pkt.Type,
 		Skip:     skip,
 	}
-	if e.timestamp {
-		ent.Timestamp = e.s.Clock().Now()
-	}
-	if !e.rcv.Push(ent, e.rcvBufSize) {
+	if !e.sock.Enqueue(ent, e.s.Clock()) {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
 		pkt.Release()
@@ -233,7 +221,7 @@ func (e *endpoint) HandlePacket(nic tcpip.NICID, proto tcpip.NetworkProtocolNumb
 	}
 	e.mu.Unlock()
 	e.stats.PacketsReceived.Inc()
-	e.stats.BytesReceived.Add(uint64(pkt.Len() - skip))
+	e.stats.BytesReceived.Add(size)
 	e.waitQueue.Notify(tcpip.EventIn)
 }
 
@@ -259,67 +247,10 @@ func (e *endpoint) linkHeaderLen(nic tcpip.NICID, pkt *buffer.Packet) int {
 // link address and protocol; LinkPacketInfo its protocol and packet type.
 func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
 	e.mu.Lock()
-	if opts.Peek {
-		f := e.rcv.Front()
-		if f == nil {
-			err := e.emptyErrorLocked()
-			e.mu.Unlock()
-			return tcpip.ReadResult{}, err
-		}
-		res := e.resultLocked(f, p, &opts)
-		e.mu.Unlock()
-		return res, nil
-	}
-	ent, ok := e.rcv.Pop()
-	if !ok {
-		err := e.emptyErrorLocked()
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	res := e.resultLocked(&ent, p, &opts)
+	res, done, err := e.sock.Read(p, &opts, e.closed)
 	e.mu.Unlock()
-	ent.Pkt.Release()
-	return res, nil
-}
-
-func (e *endpoint) emptyErrorLocked() error {
-	if e.closed || e.shutdown&tcpip.ShutdownRead != 0 {
-		return tcpip.ErrClosedForReceive
-	}
-	return tcpip.ErrWouldBlock
-}
-
-func (e *endpoint) resultLocked(ent *rcvq.Entry, p []byte, opts *tcpip.ReadOptions) tcpip.ReadResult {
-	res := tcpip.ReadResult{N: copyFrom(p, ent.Pkt, ent.Skip), Total: ent.Pkt.Len() - ent.Skip}
-	if opts.NeedRemoteAddr {
-		res.RemoteAddr = tcpip.FullAddress{NIC: ent.NIC, LinkAddr: ent.LinkSrc, Port: uint16(ent.NetProto)}
-	}
-	if opts.NeedLinkPacketInfo {
-		res.LinkPacketInfo = tcpip.LinkPacketInfo{Protocol: ent.NetProto, PacketType: uint8(ent.PktType)}
-	}
-	if e.timestamp && !ent.Timestamp.IsZero() {
-		res.Control.HasTimestamp, res.Control.Timestamp = true, ent.Timestamp
-	}
-	return res
-}
-
-// copyFrom copies the bytes of pkt (headers, then payload) after the
-// first skip into p and returns how many it copied.
-func copyFrom(p []byte, pkt *buffer.Packet, skip int) int {
-	n := 0
-	for b := range pkt.All() {
-		if skip >= len(b) {
-			skip -= len(b)
-			continue
-		}
-		b = b[skip:]
-		skip = 0
-		n += copy(p[n:], b)
-		if n == len(p) {
-			break
-		}
-	}
-	return n
+	done.Release()
+	return res, err
 }
 
 // Write implements tcpip.Endpoint. A raw endpoint sends p as a whole
@@ -328,7 +259,7 @@ func copyFrom(p []byte, pkt *buffer.Packet, skip int) int {
 // link address opts.To.LinkAddr, the stack adding the link header.
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	e.mu.Lock()
-	if e.closed || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.closed || e.sock.Shutdown&tcpip.ShutdownWrite != 0 {
 		e.mu.Unlock()
 		return 0, tcpip.ErrClosedForSend
 	}
@@ -366,43 +297,23 @@ func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	return len(p), nil
 }
 
-// SetSockOpt implements tcpip.Endpoint.
+// SetSockOpt implements tcpip.Endpoint: the buffer sizes and
+// TimestampOption.
 func (e *endpoint) SetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch v := opt.(type) {
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
-	case tcpip.TimestampOption:
-		e.timestamp = bool(v)
-	default:
+	if !e.sock.SetSockOpt(opt) {
 		return tcpip.ErrUnknownProtocolOption
 	}
 	return nil
 }
 
-// GetSockOpt implements tcpip.Endpoint.
+// GetSockOpt implements tcpip.Endpoint: the buffer sizes, TimestampOption
+// and the queue sizes.
 func (e *endpoint) GetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch v := opt.(type) {
-	case *tcpip.ReceiveBufferSizeOption:
-		*v = tcpip.ReceiveBufferSizeOption(e.rcvBufSize)
-	case *tcpip.SendBufferSizeOption:
-		*v = tcpip.SendBufferSizeOption(e.sndBufSize)
-	case *tcpip.TimestampOption:
-		*v = tcpip.TimestampOption(e.timestamp)
-	case *tcpip.ReceiveQueueSizeOption:
-		n := 0
-		if f := e.rcv.Front(); f != nil {
-			n = f.Pkt.Len() - f.Skip
-		}
-		*v = tcpip.ReceiveQueueSizeOption(n)
-	case *tcpip.SendQueueSizeOption:
-		*v = 0
-	default:
+	if !e.sock.GetSockOpt(opt) {
 		return tcpip.ErrUnknownProtocolOption
 	}
 	return nil

@@ -35,6 +35,7 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 	"github.com/ustack-go/ustack/transport/internal/rcvq"
 	"github.com/ustack-go/ustack/transport/packet"
 )
@@ -44,10 +45,10 @@ const ProtocolRaw tcpip.TransportProtocolNumber = 255
 
 // Buffer sizes: Linux's defaults, and the bounds values set are clamped to.
 const (
-	DefaultReceiveBufferSize = 212992
-	DefaultSendBufferSize    = 212992
-	MinBufferSize            = 4096
-	MaxBufferSize            = 4 << 20
+	DefaultReceiveBufferSize = dgram.DefaultReceiveBufferSize // 212992
+	DefaultSendBufferSize    = dgram.DefaultSendBufferSize    // 212992
+	MinBufferSize            = dgram.MinBufferSize            // 4096
+	MaxBufferSize            = dgram.MaxBufferSize            // 4 MiB
 )
 
 // Factory is the stack.RawFactory that makes raw IP endpoints (this
@@ -84,24 +85,13 @@ type endpoint struct {
 	closed     bool
 	registered bool
 	bindAddr   netip.Addr // receive only packets to it; zero: any
-	bindNIC    tcpip.NICID
 	connected  bool
 	remote     netip.Addr
 	route      *stack.Route
-	shutdown   tcpip.ShutdownFlags
-	rcv        rcvq.Queue
-	rcvBufSize int
-	sndBufSize int
-
-	hdrIncl      bool
-	bindToDevice tcpip.NICID
-	broadcast    bool
-	ttl          uint8
-	tos          uint8
-	rcvTOS       bool
-	rcvTTL       bool
-	rcvPktInfo   bool
-	timestamp    bool
+	// sock is the receive queue, shutdown flags, pending error, bound
+	// NIC and options all datagram endpoints share.
+	sock    dgram.Socket
+	hdrIncl bool
 }
 
 var (
@@ -122,8 +112,7 @@ func NewEndpoint(s *stack.Stack, netProto tcpip.NetworkProtocolNumber, transProt
 		netProto:   netProto,
 		transProto: transProto,
 		associated: associated,
-		rcvBufSize: DefaultReceiveBufferSize,
-		sndBufSize: DefaultSendBufferSize,
+		sock:       dgram.NewSocket(dgram.RawIP),
 		// raw(7): IPPROTO_RAW implies IP_HDRINCL.
 		hdrIncl: transProto == ProtocolRaw,
 	}
@@ -166,13 +155,6 @@ func (e *endpoint) addrLocked(a netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
-func (e *endpoint) deviceLocked() tcpip.NICID {
-	if e.bindToDevice != 0 {
-		return e.bindToDevice
-	}
-	return e.bindNIC
-}
-
 // Bind implements tcpip.Endpoint: the endpoint then receives only packets
 // for addr.Addr (zero: any) and sends from it; the port is ignored, as in
 // Linux's raw_bind, which also requires a local, multicast or broadcast
@@ -190,7 +172,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	if addr.NIC != 0 && !e.s.HasNIC(addr.NIC) {
 		return tcpip.ErrUnknownDevice
 	}
-	device := e.bindToDevice
+	device := e.sock.BindToDevice
 	if device == 0 {
 		device = addr.NIC
 	}
@@ -198,7 +180,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 		e.s.CheckLocalAddress(device, e.netProto, a) == 0 {
 		return tcpip.ErrBadLocalAddress
 	}
-	e.bindAddr, e.bindNIC = a, addr.NIC
+	e.bindAddr, e.sock.BindNIC = a, addr.NIC
 	return nil
 }
 
@@ -234,13 +216,13 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	}
 	nic := addr.NIC
 	if nic == 0 {
-		nic = e.deviceLocked()
+		nic = e.sock.Device()
 	}
 	r, err := e.s.FindRoute(nic, e.sourceLocked(), dst, e.netProto, true /* multicastLoop */)
 	if err != nil {
 		return err
 	}
-	if r.IsOutboundBroadcast() && !e.broadcast {
+	if r.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return tcpip.ErrBroadcastDisabled
 	}
 	e.connected, e.remote, e.route = true, dst, r
@@ -262,7 +244,7 @@ func (e *endpoint) Shutdown(how tcpip.ShutdownFlags) error {
 	if !e.connected {
 		err = tcpip.ErrNotConnected
 	}
-	e.shutdown |= how
+	e.sock.Shutdown |= how
 	e.mu.Unlock()
 	e.waitQueue.Notify(tcpip.EventIn | tcpip.EventOut | tcpip.EventHUp | tcpip.EventRdHUp)
 	return err
@@ -280,7 +262,7 @@ func (e *endpoint) Close() {
 		e.s.UnregisterRawTransportEndpoint(e.netProto, e.transProto, e)
 		e.registered = false
 	}
-	e.rcv.Clear()
+	e.sock.Rcv.Clear()
 	e.route = nil
 	e.mu.Unlock()
 	e.waitQueue.Notify(tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut)
@@ -294,7 +276,7 @@ func (e *endpoint) Abort() { e.Close() }
 func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return tcpip.FullAddress{NIC: e.bindNIC, Addr: e.bindAddr, Port: uint16(e.transProto)}, nil
+	return tcpip.FullAddress{NIC: e.sock.BindNIC, Addr: e.bindAddr, Port: uint16(e.transProto)}, nil
 }
 
 // RemoteAddress implements tcpip.Endpoint.
@@ -311,20 +293,7 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := tcpip.EventOut
-	if e.closed {
-		return (r | tcpip.EventIn | tcpip.EventHUp) & mask
-	}
-	if e.rcv.Len() > 0 || e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventIn
-	}
-	if e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventRdHUp
-	}
-	if e.shutdown == tcpip.ShutdownRead|tcpip.ShutdownWrite {
-		r |= tcpip.EventHUp
-	}
-	return r & mask
+	return e.sock.Readiness(e.closed) & mask
 }
 
 // LastError implements tcpip.Endpoint: raw endpoints keep no
@@ -338,10 +307,10 @@ func (e *endpoint) LastError() error { return nil }
 // dropped and counted when the receive buffer is full.
 func (e *endpoint) HandlePacket(info stack.NetworkPacketInfo, pkt *buffer.Packet) {
 	e.mu.Lock()
-	if e.closed || e.shutdown&tcpip.ShutdownRead != 0 ||
+	if e.closed || e.sock.Shutdown&tcpip.ShutdownRead != 0 ||
 		(e.bindAddr.IsValid() && info.Destination != e.bindAddr) ||
 		(e.connected && info.Source != e.remote) ||
-		(e.deviceLocked() != 0 && info.NIC != e.deviceLocked()) {
+		(e.sock.Device() != 0 && info.NIC != e.sock.Device()) {
 		e.mu.Unlock()
 		pkt.Release()
 		return
@@ -364,11 +333,8 @@ func (e *endpoint) HandlePacket(info stack.NetworkPacketInfo, pkt *buffer.Packet
 		TOS:  info.TOS,
 		Skip: skip,
 	}
-	if e.timestamp {
-		ent.Timestamp = e.s.Clock().Now()
-	}
 	n := pkt.Len() - skip
-	if !e.rcv.Push(ent, e.rcvBufSize) {
+	if !e.sock.Enqueue(ent, e.s.Clock()) {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
 		pkt.Release()
@@ -384,74 +350,10 @@ func (e *endpoint) HandlePacket(info stack.NetworkPacketInfo, pkt *buffer.Packet
 // it includes). RemoteAddr, if asked for, is the source address.
 func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
 	e.mu.Lock()
-	if opts.Peek {
-		f := e.rcv.Front()
-		if f == nil {
-			err := e.emptyErrorLocked()
-			e.mu.Unlock()
-			return tcpip.ReadResult{}, err
-		}
-		res := e.resultLocked(f, p, &opts)
-		e.mu.Unlock()
-		return res, nil
-	}
-	ent, ok := e.rcv.Pop()
-	if !ok {
-		err := e.emptyErrorLocked()
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	res := e.resultLocked(&ent, p, &opts)
+	res, done, err := e.sock.Read(p, &opts, e.closed)
 	e.mu.Unlock()
-	ent.Pkt.Release()
-	return res, nil
-}
-
-func (e *endpoint) emptyErrorLocked() error {
-	if e.closed || e.shutdown&tcpip.ShutdownRead != 0 {
-		return tcpip.ErrClosedForReceive
-	}
-	return tcpip.ErrWouldBlock
-}
-
-func (e *endpoint) resultLocked(ent *rcvq.Entry, p []byte, opts *tcpip.ReadOptions) tcpip.ReadResult {
-	res := tcpip.ReadResult{N: copyFrom(p, ent.Pkt, ent.Skip), Total: ent.Pkt.Len() - ent.Skip}
-	if opts.NeedRemoteAddr {
-		res.RemoteAddr = tcpip.FullAddress{NIC: ent.NIC, Addr: ent.Src}
-	}
-	c := &res.Control
-	if e.rcvTOS {
-		c.HasTOS, c.TOS = true, ent.TOS
-	}
-	if e.rcvTTL {
-		c.HasTTL, c.TTL = true, ent.TTL
-	}
-	if e.rcvPktInfo {
-		c.HasPacketInfo, c.LocalAddr, c.NIC = true, ent.Dst, ent.NIC
-	}
-	if e.timestamp && !ent.Timestamp.IsZero() {
-		c.HasTimestamp, c.Timestamp = true, ent.Timestamp
-	}
-	return res
-}
-
-// copyFrom copies the bytes of pkt (headers, then payload) after the
-// first skip into p and returns how many it copied.
-func copyFrom(p []byte, pkt *buffer.Packet, skip int) int {
-	n := 0
-	for b := range pkt.All() {
-		if skip >= len(b) {
-			skip -= len(b)
-			continue
-		}
-		b = b[skip:]
-		skip = 0
-		n += copy(p[n:], b)
-		if n == len(p) {
-			break
-		}
-	}
-	return n
+	done.Release()
+	return res, err
 }
 
 // Write implements tcpip.Endpoint (see the package doc).
@@ -525,11 +427,11 @@ func setICMPv6Checksum(pkt *buffer.Packet, r *stack.Route) {
 func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, stack.NetworkHeaderParams, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	params := stack.NetworkHeaderParams{Protocol: e.transProto, TTL: e.ttl, TOS: e.tos}
+	params := stack.NetworkHeaderParams{Protocol: e.transProto, TTL: e.sock.TTL, TOS: e.sock.TOS}
 	if opts.TTL != 0 {
 		params.TTL = opts.TTL
 	}
-	if e.closed || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.closed || e.sock.Shutdown&tcpip.ShutdownWrite != 0 {
 		return nil, params, false, tcpip.ErrClosedForSend
 	}
 	var r *stack.Route
@@ -548,7 +450,7 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, stack.N
 		}
 		nic := opts.To.NIC
 		if nic == 0 {
-			nic = e.deviceLocked()
+			nic = e.sock.Device()
 		}
 		r, err = e.s.FindRoute(nic, e.sourceLocked(), dst, e.netProto, true /* multicastLoop */)
 		if err != nil {
@@ -558,7 +460,7 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, stack.N
 	}
 	// Linux's raw_sendmsg: a broadcast destination needs SO_BROADCAST
 	// (EACCES).
-	if r.IsOutboundBroadcast() && !e.broadcast {
+	if r.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return nil, params, false, tcpip.ErrBroadcastDisabled
 	}
 	return r, params, e.hdrIncl, nil
@@ -568,6 +470,9 @@ func (e *endpoint) prepareWrite(opts *tcpip.WriteOptions) (*stack.Route, stack.N
 func (e *endpoint) SetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sock.SetSockOpt(opt) {
+		return nil
+	}
 	switch v := opt.(type) {
 	case tcpip.HeaderIncludedOption:
 		if e.transProto == ProtocolRaw && !bool(v) {
@@ -579,25 +484,7 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		if v != 0 && !e.s.HasNIC(tcpip.NICID(v)) {
 			return tcpip.ErrUnknownDevice
 		}
-		e.bindToDevice = tcpip.NICID(v)
-	case tcpip.BroadcastOption:
-		e.broadcast = bool(v)
-	case tcpip.TTLOption:
-		e.ttl = uint8(v)
-	case tcpip.TOSOption:
-		e.tos = uint8(v)
-	case tcpip.ReceiveTOSOption:
-		e.rcvTOS = bool(v)
-	case tcpip.ReceiveTTLOption:
-		e.rcvTTL = bool(v)
-	case tcpip.ReceivePacketInfoOption:
-		e.rcvPktInfo = bool(v)
-	case tcpip.TimestampOption:
-		e.timestamp = bool(v)
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
+		e.sock.BindToDevice = tcpip.NICID(v)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -608,39 +495,12 @@ func (e *endpoint) SetSockOpt(opt any) error {
 func (e *endpoint) GetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch v := opt.(type) {
-	case *tcpip.HeaderIncludedOption:
-		*v = tcpip.HeaderIncludedOption(e.hdrIncl)
-	case *tcpip.BindToDeviceOption:
-		*v = tcpip.BindToDeviceOption(e.bindToDevice)
-	case *tcpip.BroadcastOption:
-		*v = tcpip.BroadcastOption(e.broadcast)
-	case *tcpip.TTLOption:
-		*v = tcpip.TTLOption(e.ttl)
-	case *tcpip.TOSOption:
-		*v = tcpip.TOSOption(e.tos)
-	case *tcpip.ReceiveTOSOption:
-		*v = tcpip.ReceiveTOSOption(e.rcvTOS)
-	case *tcpip.ReceiveTTLOption:
-		*v = tcpip.ReceiveTTLOption(e.rcvTTL)
-	case *tcpip.ReceivePacketInfoOption:
-		*v = tcpip.ReceivePacketInfoOption(e.rcvPktInfo)
-	case *tcpip.TimestampOption:
-		*v = tcpip.TimestampOption(e.timestamp)
-	case *tcpip.ReceiveBufferSizeOption:
-		*v = tcpip.ReceiveBufferSizeOption(e.rcvBufSize)
-	case *tcpip.SendBufferSizeOption:
-		*v = tcpip.SendBufferSizeOption(e.sndBufSize)
-	case *tcpip.ReceiveQueueSizeOption:
-		n := 0
-		if f := e.rcv.Front(); f != nil {
-			n = f.Pkt.Len() - f.Skip
-		}
-		*v = tcpip.ReceiveQueueSizeOption(n)
-	case *tcpip.SendQueueSizeOption:
-		*v = 0
-	default:
-		return tcpip.ErrUnknownProtocolOption
+	if e.sock.GetSockOpt(opt) {
+		return nil
 	}
-	return nil
+	if v, ok := opt.(*tcpip.HeaderIncludedOption); ok {
+		*v = tcpip.HeaderIncludedOption(e.hdrIncl)
+		return nil
+	}
+	return tcpip.ErrUnknownProtocolOption
 }

@@ -50,13 +50,12 @@ func (e *endpoint) countSendError() {
 func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.state == stateClosed || e.sock.Shutdown&tcpip.ShutdownWrite != 0 {
 		return sendParams{}, tcpip.ErrClosedForSend
 	}
 	// A pending ICMP error is reported by the next send, as Linux's
 	// sock_alloc_send_pskb reports sk_err.
-	if err := e.lastErr; err != nil {
-		e.lastErr = nil
+	if err := e.sock.TakeErr(); err != nil {
 		return sendParams{}, err
 	}
 	var sp sendParams
@@ -95,7 +94,7 @@ func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, er
 		if err := e.autoBindLocked(); err != nil {
 			return sendParams{}, err
 		}
-		device := e.deviceLocked()
+		device := e.sock.Device()
 		if opts.To.NIC != 0 && device != 0 && opts.To.NIC != device {
 			return sendParams{}, tcpip.ErrInvalidArgument
 		}
@@ -114,11 +113,11 @@ func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, er
 	}
 	// Linux's udp_sendmsg (ip_route_output_flow): a broadcast
 	// destination needs SO_BROADCAST (EACCES).
-	if sp.route.IsOutboundBroadcast() && !e.broadcast {
+	if sp.route.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return sendParams{}, tcpip.ErrBroadcastDisabled
 	}
 	sp.srcPort = e.reg.id.LocalPort
-	sp.net = stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.ttl, TOS: e.tos}
+	sp.net = stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.sock.TTL, TOS: e.sock.TOS}
 	if sp.route.RemoteAddress.IsMulticast() {
 		// RFC 1112 §6.1: the multicast TTL, 1 unless set. A TTL of 0
 		// (this host only) cannot be asked of the network layer,
@@ -185,7 +184,7 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.Network
 	n := pkt.Payload.Len()
 
 	e.mu.Lock()
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
+	if e.state == stateClosed || e.sock.Shutdown&tcpip.ShutdownRead != 0 {
 		// Raced with Close, or no longer reading: nowhere to queue
 		// it.
 		e.mu.Unlock()
@@ -203,10 +202,7 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.Network
 		TTL:     info.TTL,
 		TOS:     info.TOS,
 	}
-	if e.timestamp {
-		ent.Timestamp = e.s.Clock().Now()
-	}
-	if !e.rcv.Push(ent, e.rcvBufSize) {
+	if !e.sock.Enqueue(ent, e.s.Clock()) {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
 		e.p.stats.ReceiveBufferErrors.Inc()
@@ -259,7 +255,7 @@ func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
 		e.mu.Unlock()
 		return
 	}
-	e.lastErr = err
+	e.sock.Err = err
 	e.mu.Unlock()
 	e.stats.ICMPErrors.Inc()
 	e.waitQueue.Notify(tcpip.EventErr)
@@ -271,69 +267,12 @@ func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
 // sock_error before dequeuing.
 func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
 	e.mu.Lock()
-	if err := e.lastErr; err != nil {
-		e.lastErr = nil
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	if opts.Peek {
-		f := e.rcv.Front()
-		if f == nil {
-			err := e.emptyErrorLocked()
-			e.mu.Unlock()
-			return tcpip.ReadResult{}, err
-		}
-		// The packet stays queued: copy from it under the lock.
-		res := e.resultLocked(f, p, &opts)
-		e.mu.Unlock()
-		return res, nil
-	}
-	ent, ok := e.rcv.Pop()
-	if !ok {
-		err := e.emptyErrorLocked()
-		e.mu.Unlock()
-		return tcpip.ReadResult{}, err
-	}
-	res := e.resultLocked(&ent, p, &opts)
+	// A peeked datagram stays queued: it is copied under the lock.
+	res, done, err := e.sock.Read(p, &opts, e.state == stateClosed)
 	e.mu.Unlock()
-	ent.Pkt.Release()
-	return res, nil
-}
-
-// emptyErrorLocked is Read's error when no datagram is queued.
-func (e *endpoint) emptyErrorLocked() error {
-	if e.state == stateClosed || e.shutdown&tcpip.ShutdownRead != 0 {
-		return tcpip.ErrClosedForReceive
-	}
-	return tcpip.ErrWouldBlock
-}
-
-// resultLocked copies ent's datagram into p and describes it as the
-// endpoint's options ask.
-func (e *endpoint) resultLocked(ent *rcvq.Entry, p []byte, opts *tcpip.ReadOptions) tcpip.ReadResult {
-	res := tcpip.ReadResult{
-		N:     ent.Pkt.Payload.CopyTo(p),
-		Total: ent.Pkt.Payload.Len(),
-	}
-	if opts.NeedRemoteAddr {
-		res.RemoteAddr = tcpip.FullAddress{
-			NIC:  ent.NIC,
-			Addr: mapped(e.netProto, ent.Src),
-			Port: ent.SrcPort,
-		}
-	}
-	c := &res.Control
-	if e.rcvTOS {
-		c.HasTOS, c.TOS = true, ent.TOS
-	}
-	if e.rcvTTL {
-		c.HasTTL, c.TTL = true, ent.TTL
-	}
-	if e.rcvPktInfo {
-		c.HasPacketInfo, c.LocalAddr, c.NIC = true, mapped(e.netProto, ent.Dst), ent.NIC
-	}
-	if e.timestamp && !ent.Timestamp.IsZero() {
-		c.HasTimestamp, c.Timestamp = true, ent.Timestamp
-	}
-	return res
+	done.Release()
+	// An IPv6 endpoint reports IPv4 addresses as IPv4-mapped ones.
+	res.RemoteAddr.Addr = mapped(e.netProto, res.RemoteAddr.Addr)
+	res.Control.LocalAddr = mapped(e.netProto, res.Control.LocalAddr)
+	return res, err
 }

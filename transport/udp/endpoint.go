@@ -6,7 +6,7 @@ import (
 
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
-	"github.com/ustack-go/ustack/transport/internal/rcvq"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 )
 
 // endpointState is the state of an endpoint; see the package doc for the
@@ -99,9 +99,8 @@ type endpoint struct {
 	res          reservation  // valid unless state is initial or closed
 	reg          registration // valid unless state is initial or closed
 	// bindAddr is the address given to Bind, normalised (unmapped, zero
-	// for a wildcard); bindNIC the NIC given with it.
+	// for a wildcard); sock.BindNIC the NIC given with it.
 	bindAddr netip.Addr
-	bindNIC  tcpip.NICID
 	// sendAddr is the source address of datagrams: the bound or
 	// connected local address unless it is a multicast or broadcast
 	// address (then the route picks one, as Linux's inet_bind leaves
@@ -114,31 +113,18 @@ type endpoint struct {
 	connNetProto tcpip.NetworkProtocolNumber
 	route        *stack.Route
 
-	shutdown tcpip.ShutdownFlags
-	lastErr  error // pending asynchronous error (ICMP), cleared when reported
-
-	rcv        rcvq.Queue
-	rcvBufSize int
-	sndBufSize int
-
-	// Socket options.
-	reuseAddr    bool
-	reusePort    bool
-	bindToDevice tcpip.NICID
-	broadcast    bool
-	noChecksum   bool
-	ttl          uint8 // 0: the route's default
-	tos          uint8
-	v6only       bool
-	mcastTTL     uint8
-	mcastLoop    bool
-	mcastNIC     tcpip.NICID
-	mcastAddr    netip.Addr
-	rcvTOS       bool
-	rcvTTL       bool
-	rcvPktInfo   bool
-	timestamp    bool
-	memberships  []membership
+	// sock is the receive queue, shutdown flags, pending error, bound
+	// NIC and socket options all datagram endpoints share; UDP's own
+	// options follow.
+	sock        dgram.Socket
+	reusePort   bool
+	noChecksum  bool
+	v6only      bool
+	mcastTTL    uint8
+	mcastLoop   bool
+	mcastNIC    tcpip.NICID
+	mcastAddr   netip.Addr
+	memberships []membership
 }
 
 var (
@@ -148,12 +134,11 @@ var (
 
 func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 	return &endpoint{
-		p:          p,
-		s:          p.s,
-		netProto:   netProto,
-		uniqueID:   p.s.UniqueID(),
-		rcvBufSize: DefaultReceiveBufferSize,
-		sndBufSize: DefaultSendBufferSize,
+		p:        p,
+		s:        p.s,
+		netProto: netProto,
+		uniqueID: p.s.UniqueID(),
+		sock:     dgram.NewSocket(dgram.Transport),
 		// RFC 1112 §6.1: multicast datagrams are sent with a TTL of
 		// 1 unless the application asks otherwise; RFC 1112 §6.3 and
 		// Linux loop them back to local members by default.
@@ -179,19 +164,9 @@ func (e *endpoint) Accept() (tcpip.Endpoint, tcpip.FullAddress, error) {
 	return nil, tcpip.FullAddress{}, tcpip.ErrNotSupported
 }
 
-// deviceLocked returns the NIC the endpoint is restricted to: the
-// BindToDeviceOption, else the NIC given to Bind (as an IPv6 scope ID
-// binds a Linux socket to its device), else 0.
-func (e *endpoint) deviceLocked() tcpip.NICID {
-	if e.bindToDevice != 0 {
-		return e.bindToDevice
-	}
-	return e.bindNIC
-}
-
 // portFlagsLocked returns the sharing flags of the options set now.
 func (e *endpoint) portFlagsLocked() stack.PortFlags {
-	return stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
+	return stack.PortFlags{ReuseAddress: e.sock.ReuseAddr, LoadBalanced: e.reusePort}
 }
 
 // wildcardNetProtosLocked returns the protocols a reservation at the
@@ -330,14 +305,14 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 		return err
 	}
 	if addr.NIC != 0 {
-		if e.bindToDevice != 0 && e.bindToDevice != addr.NIC {
+		if e.sock.BindToDevice != 0 && e.sock.BindToDevice != addr.NIC {
 			return tcpip.ErrInvalidArgument
 		}
 		if !e.s.HasNIC(addr.NIC) {
 			return tcpip.ErrUnknownDevice
 		}
 	}
-	device := e.bindToDevice
+	device := e.sock.BindToDevice
 	if device == 0 {
 		device = addr.NIC
 	}
@@ -348,7 +323,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 		return err
 	}
 	e.explicitBind = true
-	e.bindAddr, e.bindNIC = a, addr.NIC
+	e.bindAddr, e.sock.BindNIC = a, addr.NIC
 	e.sendAddr = e.sendAddrFor(a, device)
 	return nil
 }
@@ -384,7 +359,7 @@ func (e *endpoint) autoBindLocked() error {
 	if e.state != stateInitial {
 		return nil
 	}
-	device := e.deviceLocked()
+	device := e.sock.Device()
 	if err := e.reserveLocked(e.wildcardNetProtosLocked(), netip.Addr{}, 0, device); err != nil {
 		return err
 	}
@@ -413,7 +388,7 @@ func (e *endpoint) releaseLocked() {
 // udp_sendmsg falls back to inet->mc_index and mc_addr.
 func (e *endpoint) findRouteLocked(nic tcpip.NICID, dst netip.Addr, np tcpip.NetworkProtocolNumber) (*stack.Route, error) {
 	if nic == 0 {
-		nic = e.deviceLocked()
+		nic = e.sock.Device()
 	}
 	local := e.sendAddr
 	if dst.IsMulticast() {
@@ -451,7 +426,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 		// Bound to an address of the other family.
 		return tcpip.ErrInvalidArgument
 	}
-	device := e.deviceLocked()
+	device := e.sock.Device()
 	if addr.NIC != 0 && device != 0 && addr.NIC != device {
 		return tcpip.ErrInvalidArgument
 	}
@@ -465,7 +440,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	}
 	// Linux's ip4_datagram_connect: a broadcast peer needs SO_BROADCAST
 	// (EACCES).
-	if r.IsOutboundBroadcast() && !e.broadcast {
+	if r.IsOutboundBroadcast() && !e.sock.Broadcast {
 		return tcpip.ErrBroadcastDisabled
 	}
 	autoBound := e.state == stateInitial
@@ -529,7 +504,7 @@ func (e *endpoint) disconnectLocked() error {
 		device:    e.res.device,
 	}
 	e.state = stateBound
-	e.sendAddr = e.sendAddrFor(e.bindAddr, e.deviceLocked())
+	e.sendAddr = e.sendAddrFor(e.bindAddr, e.sock.Device())
 	if err := e.s.RegisterTransportEndpoint(reg.netProtos, ProtocolNumber, reg.id, e, reg.flags, reg.device); err != nil {
 		// The port is still ours, but someone registered for its
 		// exact address meanwhile: give it back rather than keep a
@@ -578,7 +553,7 @@ func (e *endpoint) Shutdown(how tcpip.ShutdownFlags) error {
 	if e.state != stateConnected {
 		err = tcpip.ErrNotConnected
 	}
-	e.shutdown |= how
+	e.sock.Shutdown |= how
 	e.mu.Unlock()
 	ev := tcpip.EventOut
 	if how&tcpip.ShutdownRead != 0 {
@@ -613,7 +588,7 @@ func (e *endpoint) closeLocked() {
 		e.s.LeaveGroup(tcpip.NetworkProtocolFor(m.group), m.nic, m.group)
 	}
 	e.memberships = nil
-	e.rcv.Clear()
+	e.sock.Rcv.Clear()
 	e.route = nil
 	e.remote = netip.AddrPort{}
 	e.state = stateClosed
@@ -634,7 +609,7 @@ func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 			a = netip.AddrFrom16(netip.IPv4Unspecified().As16())
 		}
 	}
-	return tcpip.FullAddress{NIC: e.bindNIC, Addr: a, Port: e.reg.id.LocalPort}, nil
+	return tcpip.FullAddress{NIC: e.sock.BindNIC, Addr: a, Port: e.reg.id.LocalPort}, nil
 }
 
 // RemoteAddress implements tcpip.Endpoint: the peer, or
@@ -653,31 +628,12 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := tcpip.EventOut
-	if e.state == stateClosed {
-		r |= tcpip.EventIn | tcpip.EventHUp
-		return r & mask
-	}
-	if e.rcv.Len() > 0 || e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventIn
-	}
-	if e.shutdown&tcpip.ShutdownRead != 0 {
-		r |= tcpip.EventRdHUp
-	}
-	if e.shutdown == tcpip.ShutdownRead|tcpip.ShutdownWrite {
-		r |= tcpip.EventHUp
-	}
-	if e.lastErr != nil {
-		r |= tcpip.EventErr
-	}
-	return r & mask
+	return e.sock.Readiness(e.state == stateClosed) & mask
 }
 
 // LastError implements tcpip.Endpoint.
 func (e *endpoint) LastError() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	err := e.lastErr
-	e.lastErr = nil
-	return err
+	return e.sock.TakeErr()
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/dgram"
 )
 
 // ProtocolNumber is UDP's IP protocol number.
@@ -61,10 +62,10 @@ const (
 // net.core.rmem_default and wmem_default; values set are clamped to
 // [MinBufferSize, MaxBufferSize].
 const (
-	DefaultReceiveBufferSize = 212992
-	DefaultSendBufferSize    = 212992
-	MinBufferSize            = 4096
-	MaxBufferSize            = 4 << 20
+	DefaultReceiveBufferSize = dgram.DefaultReceiveBufferSize // 212992
+	DefaultSendBufferSize    = dgram.DefaultSendBufferSize    // 212992
+	MinBufferSize            = dgram.MinBufferSize            // 4096
+	MaxBufferSize            = dgram.MaxBufferSize            // 4 MiB
 )
 
 // maxMemberships bounds the multicast groups one endpoint joins, as Linux's

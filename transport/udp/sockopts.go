@@ -6,12 +6,6 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// clampBufferSize bounds a buffer size option to [MinBufferSize,
-// MaxBufferSize].
-func clampBufferSize(n int) int {
-	return min(max(n, MinBufferSize), MaxBufferSize)
-}
-
 // SetSockOpt implements tcpip.Endpoint. Options are the typed values of
 // package tcpip; unknown ones give tcpip.ErrUnknownProtocolOption.
 func (e *endpoint) SetSockOpt(opt any) error {
@@ -25,21 +19,14 @@ func (e *endpoint) SetSockOpt(opt any) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sock.SetSockOpt(opt) {
+		return nil
+	}
 	switch v := opt.(type) {
-	case tcpip.ReuseAddressOption:
-		// Applies to later binds, as in Linux (the sharing rules are
-		// checked when a port is reserved).
-		e.reuseAddr = bool(v)
 	case tcpip.ReusePortOption:
 		e.reusePort = bool(v)
-	case tcpip.BroadcastOption:
-		e.broadcast = bool(v)
 	case tcpip.NoChecksumOption:
 		e.noChecksum = bool(v)
-	case tcpip.TTLOption:
-		e.ttl = uint8(v)
-	case tcpip.TOSOption:
-		e.tos = uint8(v)
 	case tcpip.V6OnlyOption:
 		// Linux's do_ipv6_setsockopt: IPV6_V6ONLY only for IPv6
 		// sockets that have no port yet (EINVAL otherwise).
@@ -56,18 +43,6 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		e.mcastLoop = bool(v)
 	case tcpip.MulticastInterfaceOption:
 		return e.setMulticastInterfaceLocked(v)
-	case tcpip.ReceiveTOSOption:
-		e.rcvTOS = bool(v)
-	case tcpip.ReceiveTTLOption:
-		e.rcvTTL = bool(v)
-	case tcpip.ReceivePacketInfoOption:
-		e.rcvPktInfo = bool(v)
-	case tcpip.TimestampOption:
-		e.timestamp = bool(v)
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = clampBufferSize(int(v))
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = clampBufferSize(int(v))
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -79,21 +54,14 @@ func (e *endpoint) SetSockOpt(opt any) error {
 func (e *endpoint) GetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sock.GetSockOpt(opt) {
+		return nil
+	}
 	switch v := opt.(type) {
-	case *tcpip.ReuseAddressOption:
-		*v = tcpip.ReuseAddressOption(e.reuseAddr)
 	case *tcpip.ReusePortOption:
 		*v = tcpip.ReusePortOption(e.reusePort)
-	case *tcpip.BindToDeviceOption:
-		*v = tcpip.BindToDeviceOption(e.bindToDevice)
-	case *tcpip.BroadcastOption:
-		*v = tcpip.BroadcastOption(e.broadcast)
 	case *tcpip.NoChecksumOption:
 		*v = tcpip.NoChecksumOption(e.noChecksum)
-	case *tcpip.TTLOption:
-		*v = tcpip.TTLOption(e.ttl)
-	case *tcpip.TOSOption:
-		*v = tcpip.TOSOption(e.tos)
 	case *tcpip.V6OnlyOption:
 		if e.netProto != tcpip.IPv6ProtocolNumber {
 			return tcpip.ErrUnknownProtocolOption
@@ -105,29 +73,6 @@ func (e *endpoint) GetSockOpt(opt any) error {
 		*v = tcpip.MulticastLoopOption(e.mcastLoop)
 	case *tcpip.MulticastInterfaceOption:
 		*v = tcpip.MulticastInterfaceOption{NIC: e.mcastNIC, InterfaceAddr: e.mcastAddr}
-	case *tcpip.ReceiveTOSOption:
-		*v = tcpip.ReceiveTOSOption(e.rcvTOS)
-	case *tcpip.ReceiveTTLOption:
-		*v = tcpip.ReceiveTTLOption(e.rcvTTL)
-	case *tcpip.ReceivePacketInfoOption:
-		*v = tcpip.ReceivePacketInfoOption(e.rcvPktInfo)
-	case *tcpip.TimestampOption:
-		*v = tcpip.TimestampOption(e.timestamp)
-	case *tcpip.ReceiveBufferSizeOption:
-		*v = tcpip.ReceiveBufferSizeOption(e.rcvBufSize)
-	case *tcpip.SendBufferSizeOption:
-		*v = tcpip.SendBufferSizeOption(e.sndBufSize)
-	case *tcpip.ReceiveQueueSizeOption:
-		// Linux's udp_ioctl(SIOCINQ): the size of the first queued
-		// datagram's payload, not the sum of all of them.
-		n := 0
-		if f := e.rcv.Front(); f != nil {
-			n = f.Pkt.Payload.Len()
-		}
-		*v = tcpip.ReceiveQueueSizeOption(n)
-	case *tcpip.SendQueueSizeOption:
-		// Datagrams go to the network layer at once.
-		*v = 0
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -147,18 +92,18 @@ func (e *endpoint) setBindToDevice(id tcpip.NICID) error {
 	case stateClosed:
 		return tcpip.ErrInvalidEndpointState
 	case stateInitial:
-		e.bindToDevice = id
+		e.sock.BindToDevice = id
 		return nil
 	}
-	old := e.bindToDevice
-	e.bindToDevice = id
+	old := e.sock.BindToDevice
+	e.sock.BindToDevice = id
 	reg := e.reg
-	reg.device = e.deviceLocked()
+	reg.device = e.sock.Device()
 	if reg.device == e.reg.device {
 		return nil
 	}
 	if err := e.s.RegisterTransportEndpoint(reg.netProtos, ProtocolNumber, reg.id, e, reg.flags, reg.device); err != nil {
-		e.bindToDevice = old
+		e.sock.BindToDevice = old
 		return err
 	}
 	e.unregisterLocked()
@@ -192,7 +137,7 @@ func (e *endpoint) setMulticastInterfaceLocked(v tcpip.MulticastInterfaceOption)
 	} else if nic != 0 && !e.s.HasNIC(nic) {
 		return tcpip.ErrUnknownDevice
 	}
-	if nic != 0 && e.bindToDevice != 0 && nic != e.bindToDevice {
+	if nic != 0 && e.sock.BindToDevice != 0 && nic != e.sock.BindToDevice {
 		return tcpip.ErrInvalidArgument
 	}
 	e.mcastNIC, e.mcastAddr = nic, addr
