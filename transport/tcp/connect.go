@@ -1,0 +1,273 @@
+package tcp
+
+import (
+	"net/netip"
+
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/seqnum"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// Connect implements tcpip.Endpoint: it sends a SYN and returns
+// tcpip.ErrConnectStarted; EventOut tells when the handshake is over.
+// Then, as Linux's connect(2) on a non-blocking socket, the next Connect
+// returns nil (connected) or the error that ended the attempt (an RST:
+// ErrConnectionRefused; no answer: ErrTimeout), and later ones
+// ErrAlreadyConnected.
+func (e *endpoint) Connect(addr tcpip.FullAddress) error {
+	e.lock()
+	defer e.unlock()
+	switch e.state {
+	case StateSynSent, StateSynReceived:
+		return tcpip.ErrAlreadyConnecting
+	case StateListen:
+		return tcpip.ErrInvalidEndpointState
+	case StateClosed:
+		if e.hardErr != nil && !e.connectSeen {
+			e.connectSeen = true
+			e.lastErr = nil
+			return e.hardErr
+		}
+		if e.everConn || e.userClosed || e.hardErr != nil {
+			return tcpip.ErrInvalidEndpointState
+		}
+	default:
+		if !e.connectSeen {
+			e.connectSeen = true
+			return nil
+		}
+		return tcpip.ErrAlreadyConnected
+	}
+	dst, err := e.normalizeAddr(addr.Addr)
+	if err != nil {
+		return err
+	}
+	if !dst.IsValid() {
+		return tcpip.ErrDestinationRequired
+	}
+	if addr.Port == 0 {
+		return tcpip.ErrConnectionRefused
+	}
+	nic := addr.NIC
+	if nic == 0 {
+		nic = e.deviceLocked()
+	}
+	r, err := e.s.FindRoute(nic, e.bindAddr, dst, e.netProto, false)
+	if err != nil {
+		return err
+	}
+	local := e.bindAddr
+	if !local.IsValid() {
+		local = r.LocalAddress
+	}
+	id := stack.TransportEndpointID{LocalPort: e.id.LocalPort, LocalAddress: local, RemotePort: addr.Port, RemoteAddress: dst}
+	autoBound := false
+	if !e.bound {
+		// An ephemeral port whose 4-tuple is free (RFC 6056 §3.3.4
+		// through the port manager; testPort rejects a port that a
+		// connection, TIME-WAIT included, uses to the same peer).
+		flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort, TupleOnly: true}
+		dest := netip.AddrPortFrom(dst, addr.Port)
+		test := func(port uint16) (bool, error) {
+			tid := id
+			tid.LocalPort = port
+			ep := e.s.FindTransportEndpoint(e.netProto, ProtocolNumber, tid, r.NIC)
+			if te, ok := ep.(*endpoint); ok && !te.isListener.Load() {
+				return false, nil
+			}
+			return true, nil
+		}
+		port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, local, 0, flags, e.deviceLocked(), dest, test)
+		if err != nil {
+			if err == tcpip.ErrNoPortAvailable {
+				e.p.stats.PortExhausted.Inc()
+			}
+			return err
+		}
+		e.bound = true
+		e.res = reservation{netProtos: e.netProtos(), addr: local, port: port, flags: flags, device: e.deviceLocked(), dest: dest}
+		id.LocalPort = port
+		autoBound = true
+	}
+	e.regFlags = stack.PortFlags{}
+	if err := e.s.RegisterTransportEndpoint(e.netProtos(), ProtocolNumber, id, e, e.regFlags, e.deviceLocked()); err != nil {
+		if autoBound {
+			e.releasePortLocked()
+		}
+		return err
+	}
+	e.registered = true
+	e.id = id
+	e.route = r
+	e.nic = r.NIC
+	e.initLocalLocked()
+	e.iss = e.p.newISN(id)
+	e.sndUna, e.sndNxt, e.sndMax = e.iss, e.iss+1, e.iss+1
+	e.bufSeq = e.iss + 1
+	e.setStateLocked(StateSynSent)
+	e.p.stats.ActiveOpenings.Inc()
+	e.headSentAt = e.s.Clock().NowMonotonic()
+	e.sendSYNLocked()
+	e.rtoAt = e.headSentAt.Add(e.rtoLocked())
+	e.armLocked()
+	return tcpip.ErrConnectStarted
+}
+
+// routeMSS is the MSS the route allows: its MTU (the largest transport
+// packet) less the TCP header (RFC 9293 §3.7.1: MTU − 40 over IPv4
+// without options).
+func (e *endpoint) routeMSS() int {
+	if e.route == nil {
+		return defaultMSSv4
+	}
+	return int(e.route.MTU()) - header.TCPMinimumSize
+}
+
+// initLocalLocked sets what our SYN announces: the MSS (RFC 9293 §3.7.1),
+// the window scale that lets the receive buffer be advertised (RFC 7323
+// §2.3, at most 14), the timestamp offset (RFC 7323 §5.4, random per
+// connection).
+func (e *endpoint) initLocalLocked() {
+	e.advMSS = min(e.routeMSS(), 0xffff)
+	if e.maxSeg > 0 {
+		e.advMSS = min(e.advMSS, e.maxSeg)
+	}
+	e.rcvWS = 0
+	for e.rcvWS < header.TCPMaxWindowScale && 0xffff<<e.rcvWS < e.rcvBufSize {
+		e.rcvWS++
+	}
+	e.tsOffset = uint32(e.s.RandUint64())
+	e.lastRcvAt = e.s.Clock().NowMonotonic()
+	// Quick ACKs at the start of a connection, as Linux's quickack
+	// mode, so that the peer's slow start is not slowed by delayed
+	// ACKs.
+	e.quickAcks = 16
+}
+
+// negotiateLocked takes the peer's SYN options (RFC 9293 §3.7.1; RFC 7323
+// §2.2, §3.2: window scaling and timestamps only if both sides sent them;
+// RFC 2018 §2: SACK-permitted likewise) and sets the send MSS and the
+// congestion control.
+func (e *endpoint) negotiateLocked(o *header.TCPOptions, weSentAll bool) {
+	e.wsOK = o.HasWindowScale
+	if e.wsOK {
+		e.sndWS = min(o.WindowScale, header.TCPMaxWindowScale)
+	} else {
+		e.sndWS, e.rcvWS = 0, 0
+	}
+	e.sackOK = o.SACKPermitted
+	e.tsOK = o.HasTimestamps
+	if e.tsOK {
+		e.tsRecent = o.TSVal
+		e.tsRecentAt = e.s.Clock().NowMonotonic()
+	}
+	_ = weSentAll
+	e.peerMSS = defaultMSSv4
+	if e.netProto == tcpip.IPv6ProtocolNumber {
+		e.peerMSS = defaultMSSv6
+	}
+	if o.HasMSS && o.MSS > 0 {
+		e.peerMSS = int(o.MSS)
+	}
+	e.setSndMSSLocked(min(e.peerMSS, e.routeMSS()))
+	if e.cc == nil {
+		f, ok := lookupCC(e.ccName)
+		if !ok {
+			f = NewNewReno
+		}
+		e.cc = f(e.sndMSS)
+	}
+}
+
+// setSndMSSLocked sets the data carried per segment from an effective MSS
+// (RFC 9293 §3.7.1: Eff.snd.MSS = min(SendMSS, MMS_S − headers)), less the
+// timestamp option each segment carries (RFC 7323 §3.2, as Linux's
+// mss_cache), and never below 64 bytes of data.
+func (e *endpoint) setSndMSSLocked(mss int) {
+	if e.maxSeg > 0 {
+		mss = min(mss, e.maxSeg)
+	}
+	if e.tsOK {
+		mss -= 12
+	}
+	e.sndMSS = max(mss, 64)
+	if e.cc != nil {
+		e.cc.SetMSS(e.sndMSS)
+	}
+}
+
+// establishLocked enters ESTABLISHED.
+func (e *endpoint) establishLocked() {
+	e.setStateLocked(StateEstablished)
+	e.everConn = true
+	e.retries, e.backoff = 0, 0
+	e.rtoAt = zeroTime
+	e.notifyLocked(tcpip.EventOut)
+}
+
+// synSentLocked processes a segment in SYN-SENT (RFC 9293 §3.10.7.3).
+func (e *endpoint) synSentLocked(g *segment) {
+	defer g.release()
+	if g.has(header.TCPFlagACK) {
+		// First: the ACK must acknowledge our SYN.
+		if g.ack.LessThanEq(e.iss) || g.ack.GreaterThan(e.sndNxt) {
+			if !g.has(header.TCPFlagRST) {
+				e.p.sendRaw(e.id, e.nic, g.ack, 0, header.TCPFlagRST, 0, nil)
+			}
+			return
+		}
+	}
+	if g.has(header.TCPFlagRST) {
+		// RFC 9293 §3.10.7.3 and RFC 5961 §3.2: an RST is
+		// acceptable in SYN-SENT only with an acceptable ACK.
+		if g.has(header.TCPFlagACK) {
+			e.p.stats.ResetsReceived.Inc()
+			e.p.stats.FailedConnections.Inc()
+			e.resetLocked(tcpip.ErrConnectionRefused, false)
+		}
+		return
+	}
+	if !g.has(header.TCPFlagSYN) {
+		return
+	}
+	e.irs = g.seq
+	e.rcvNxt = g.seq + 1
+	e.negotiateLocked(&g.opts, true)
+	if g.has(header.TCPFlagACK) {
+		e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
+		if !e.tsOK && e.retries == 0 {
+			e.rtt.sample(e.s.Clock().NowMonotonic().Sub(e.headSentAt))
+		}
+		e.sndUna = g.ack
+		// RFC 7323 §2.2: the window of a SYN is not scaled.
+		e.sndWnd = uint32(g.wnd)
+		e.maxSndWnd = e.sndWnd
+		e.sndWl1, e.sndWl2 = g.seq, g.ack
+		e.establishLocked()
+		e.rcvAdv = e.rcvNxt
+		if g.dataLen > 0 || g.has(header.TCPFlagFIN) {
+			// RFC 9293 §3.10.7.3: "continue processing at the sixth
+			// step": data and FIN that came with the SYN-ACK.
+			e.rcvAdv = e.rcvNxt.Add(seqnum.Size(min(e.rcvBufSize, 0xffff)))
+			g.seq++
+			g.flags &^= header.TCPFlagSYN
+			e.dataLocked(g)
+		}
+		if e.state != StateClosed {
+			e.sendACKLocked()
+			e.sendDataLocked()
+			e.armLocked()
+		}
+		return
+	}
+	// Simultaneous open (RFC 9293 §3.5, Figure 8).
+	e.setStateLocked(StateSynReceived)
+	e.sndWnd = uint32(g.wnd)
+	e.maxSndWnd = e.sndWnd
+	e.sndWl1, e.sndWl2 = g.seq, g.ack
+	e.retries, e.backoff = 0, 0
+	e.sendSYNLocked()
+	e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+	e.armLocked()
+}

@@ -1,0 +1,833 @@
+package tcp
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/seqnum"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// reservation is a port held in the stack's PortManager, with the exact
+// arguments ReleasePort needs.
+type reservation struct {
+	netProtos []tcpip.NetworkProtocolNumber
+	addr      netip.Addr
+	port      uint16
+	flags     stack.PortFlags
+	device    tcpip.NICID
+	dest      netip.AddrPort
+}
+
+var (
+	netProtosV4 = []tcpip.NetworkProtocolNumber{tcpip.IPv4ProtocolNumber}
+	netProtosV6 = []tcpip.NetworkProtocolNumber{tcpip.IPv6ProtocolNumber}
+)
+
+// oooSeg is a run of out-of-order data held until the hole before it
+// fills.
+type oooSeg struct {
+	seq  seqnum.Value
+	data buffer.Buffer
+}
+
+// maxBacklog bounds the segments queued for an endpoint whose lock is
+// busy; more are dropped (and counted) as a full receive buffer would.
+const maxBacklog = 1024
+
+// endpoint is a TCP endpoint: a listener or a connection. It implements
+// tcpip.Endpoint for its user and stack.TransportEndpoint for the
+// demultiplexer.
+//
+// Locking: mu guards every field below it; bmu guards the backlog only
+// and is a leaf. A listener's mu comes before its children's mu (a
+// listener hands segments to a new child and closes unaccepted ones); a
+// child never takes its listener's lock. mu is held while calling the
+// stack (port manager, demultiplexer, routes, sending), never while
+// notifying the wait queue. The fields above bmu are fixed at creation.
+type endpoint struct {
+	p         *protocol
+	s         *stack.Stack
+	netProto  tcpip.NetworkProtocolNumber
+	uniqueID  uint64
+	waitQueue tcpip.WaitQueue
+	stats     tcpip.EndpointStats
+
+	// isListener is set when the endpoint starts listening, for port
+	// selection to read without mu.
+	isListener atomic.Bool
+
+	bmu     sync.Mutex
+	backlog []segment // guarded by bmu: segments waiting for mu
+	spare   []segment // guarded by bmu: the drained backlog, reused
+
+	mu       sync.Mutex
+	state    State
+	events   tcpip.Events // events to notify once mu is released
+	redirect []segment    // segments to re-deliver once mu is released
+
+	// Addressing.
+	bound      bool // holds a port reservation (res)
+	res        reservation
+	registered bool // registered in the demultiplexer under id
+	regFlags   stack.PortFlags
+	id         stack.TransportEndpointID
+	route      *stack.Route
+	nic        tcpip.NICID // NIC of the connection, 0 if any
+	bindAddr   netip.Addr
+	bindNIC    tcpip.NICID
+
+	userClosed  bool  // Close was called: no user holds the endpoint
+	connectSeen bool  // Connect reported the connection's outcome
+	everConn    bool  // reached ESTABLISHED
+	hardErr     error // the error that closed the connection
+	lastErr     error // pending error for LastError (soft or hard)
+	softErr     error // last soft ICMP error (RFC 1122 §4.2.3.9)
+	shutdown    tcpip.ShutdownFlags
+
+	// Listener state (state == StateListen).
+	l *listener
+
+	// Send sequence space (RFC 9293 §3.3.1).
+	iss        seqnum.Value
+	sndUna     seqnum.Value
+	sndNxt     seqnum.Value // next sequence number to send
+	sndMax     seqnum.Value // highest sequence number sent + 1
+	sndWnd     uint32       // scaled send window
+	maxSndWnd  uint32
+	sndWl1     seqnum.Value
+	sndWl2     seqnum.Value
+	sndBuf     buffer.Buffer // data from bufSeq on: unacknowledged and unsent
+	bufSeq     seqnum.Value  // sequence number of sndBuf's first byte
+	sndBufSize int
+	finQueued  bool // FIN to be sent after sndBuf
+
+	// Receive sequence space.
+	irs        seqnum.Value
+	rcvNxt     seqnum.Value
+	rcvAdv     seqnum.Value // right edge of the window advertised
+	rcvBuf     buffer.Buffer
+	rcvBufSize int
+	ooo        []oooSeg
+	oooTmp     []oooSeg // spare slice for oooInsertLocked
+	oooFin     bool     // a FIN arrived after a hole, at oooFinSeq
+	oooFinSeq  seqnum.Value
+	lastOOOSeq seqnum.Value // the latest out-of-order arrival (RFC 2018 §4)
+	sackBuf    [header.TCPMaxSACKBlocks]header.SACKBlock
+	oooBytes   int
+	rcvFin     bool // the peer's FIN was received in order
+
+	// Negotiated options.
+	sndMSS      int   // largest data of a segment we send
+	advMSS      int   // MSS we advertised
+	peerMSS     int   // peer's MSS option
+	sndWS       uint8 // shift of the peer's windows
+	rcvWS       uint8 // shift of our windows
+	wsOK        bool
+	sackOK      bool
+	tsOK        bool
+	tsRecent    uint32
+	tsRecentAt  tcpip.MonotonicTime
+	tsOffset    uint32
+	lastAckSent seqnum.Value
+
+	rtt         rttState
+	cc          CongestionControl
+	ccName      string
+	dupAcks     int
+	inRecovery  bool
+	recover     seqnum.Value
+	recoverSet  bool         // recover holds a past recovery point
+	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
+	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
+	partialSeen bool         // a partial ACK was seen in this recovery
+
+	// Timers: one clock timer for every deadline (zero: not armed).
+	timer       tcpip.Timer
+	timerAt     tcpip.MonotonicTime // when timer is set to fire, zero if not
+	rtoAt       tcpip.MonotonicTime
+	delackAt    tcpip.MonotonicTime
+	keepaliveAt tcpip.MonotonicTime
+	closeAt     tcpip.MonotonicTime // TIME-WAIT end, orphan FIN-WAIT-2 end
+	persist     bool                // rtoAt is the persist timer
+	backoff     uint                // exponent of RTO backoff
+	retries     int                 // retransmissions of the oldest segment
+	headSentAt  tcpip.MonotonicTime // when SND.UNA's segment was first sent
+	kaProbes    int
+	lastRcvAt   tcpip.MonotonicTime
+
+	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
+	ackPending int // full-size segments received and not acknowledged
+	quickAcks  int // segments to acknowledge at once (connection start)
+
+	// Socket options.
+	delay        bool // Nagle (DelayOption); off is TCP_NODELAY
+	cork         bool
+	quickAck     bool
+	maxSeg       int
+	keepalive    bool
+	kaIdle       time.Duration
+	kaIntvl      time.Duration
+	kaCount      int
+	userTimeout  time.Duration
+	linger       tcpip.LingerOption
+	reuseAddr    bool
+	reusePort    bool
+	bindToDevice tcpip.NICID
+	ttl          uint8
+	tos          uint8
+
+	optBuf        [header.TCPMaximumOptionsSize]byte
+	retrans       int // total retransmissions (Info)
+	bytesAcked    uint64
+	bytesReceived uint64
+}
+
+var (
+	_ tcpip.Endpoint          = (*endpoint)(nil)
+	_ stack.TransportEndpoint = (*endpoint)(nil)
+)
+
+func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
+	return &endpoint{
+		p:          p,
+		s:          p.s,
+		netProto:   netProto,
+		uniqueID:   p.s.UniqueID(),
+		state:      StateClosed,
+		sndBufSize: DefaultSendBufferSize,
+		rcvBufSize: DefaultReceiveBufferSize,
+		delay:      true,
+		// Linux's defaults: tcp_keepalive_time, _intvl, _probes.
+		kaIdle:  2 * time.Hour,
+		kaIntvl: 75 * time.Second,
+		kaCount: 9,
+		ccName:  "newreno",
+	}
+}
+
+// UniqueID implements stack.TransportEndpoint.
+func (e *endpoint) UniqueID() uint64 { return e.uniqueID }
+
+// WaitQueue implements tcpip.Endpoint.
+func (e *endpoint) WaitQueue() *tcpip.WaitQueue { return &e.waitQueue }
+
+// Stats implements tcpip.Endpoint.
+func (e *endpoint) Stats() *tcpip.EndpointStats { return &e.stats }
+
+// lock takes mu for a user call.
+func (e *endpoint) lock() { e.mu.Lock() }
+
+// unlock processes the backlog, releases mu and then notifies the events
+// the locked section raised and re-delivers redirected segments
+// (DESIGN.md "Concurrency": no notification under the lock). A segment
+// queued while mu was held is processed here by the holder.
+func (e *endpoint) unlock() {
+	for {
+		e.drainBacklogLocked()
+		ev := e.events
+		e.events = 0
+		red := e.redirect
+		e.redirect = nil
+		e.mu.Unlock()
+		if ev != 0 {
+			e.waitQueue.Notify(ev)
+		}
+		for i := range red {
+			e.p.redeliver(&red[i])
+		}
+		// A segment that arrived after the drain and found mu held
+		// is ours to process.
+		e.bmu.Lock()
+		more := len(e.backlog) > 0
+		e.bmu.Unlock()
+		if !more || !e.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// drainBacklogLocked processes the segments queued while mu was held.
+func (e *endpoint) drainBacklogLocked() {
+	for {
+		e.bmu.Lock()
+		q := e.backlog
+		if len(q) == 0 {
+			e.bmu.Unlock()
+			return
+		}
+		e.backlog, e.spare = e.spare[:0], nil
+		e.bmu.Unlock()
+		for i := range q {
+			e.handleSegmentLocked(&q[i])
+			q[i] = segment{}
+		}
+		e.bmu.Lock()
+		if e.spare == nil {
+			e.spare = q[:0]
+		}
+		e.bmu.Unlock()
+	}
+}
+
+// notifyLocked records events to notify when mu is released.
+func (e *endpoint) notifyLocked(ev tcpip.Events) { e.events |= ev }
+
+// HandlePacket implements stack.TransportEndpoint: the segment is
+// validated and processed on this goroutine, or queued in the backlog if a
+// user call holds the endpoint (DESIGN.md principle 5).
+func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.NetworkPacketInfo, pkt *buffer.Packet) {
+	if info.Multicast || info.LocalAddressBroadcast {
+		// RFC 9293 §3.10.7.2 and RFC 1122 §4.2.3.10: TCP is
+		// unicast; a segment to a broadcast or multicast address is
+		// dropped (counted as malformed: no connection can use it).
+		e.p.stats.Malformed.Inc()
+		pkt.Release()
+		return
+	}
+	g, ok := e.p.parse(id, info, pkt, &e.stats)
+	if !ok {
+		pkt.Release()
+		return
+	}
+	e.stats.PacketsReceived.Inc()
+	e.deliver(g)
+}
+
+// deliver processes g under mu, or queues it for the holder of mu.
+func (e *endpoint) deliver(g segment) {
+	e.bmu.Lock()
+	if len(e.backlog) >= maxBacklog {
+		e.bmu.Unlock()
+		e.p.stats.ReceiveBufferDrops.Inc()
+		e.stats.ReceiveBufferErrors.Inc()
+		g.release()
+		return
+	}
+	e.backlog = append(e.backlog, g)
+	e.bmu.Unlock()
+	if !e.mu.TryLock() {
+		// The holder processes it before it unlocks (see unlock).
+		return
+	}
+	e.unlock()
+}
+
+// redeliver hands a segment that an endpoint gave up (a SYN reusing a
+// TIME-WAIT connection) to whichever endpoint now matches it.
+func (p *protocol) redeliver(g *segment) {
+	np := tcpip.NetworkProtocolFor(g.id.RemoteAddress)
+	if ep := p.s.FindTransportEndpoint(np, ProtocolNumber, g.id, g.nic); ep != nil {
+		if te, ok := ep.(*endpoint); ok {
+			te.deliver(*g)
+			return
+		}
+	}
+	p.stats.NoEndpoint.Inc()
+	p.replyRST(g, g.nic)
+	g.release()
+}
+
+// Readiness implements tcpip.Endpoint.
+func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
+	e.lock()
+	defer e.unlock()
+	return e.readinessLocked() & mask
+}
+
+func (e *endpoint) readinessLocked() tcpip.Events {
+	var ev tcpip.Events
+	switch e.state {
+	case StateListen:
+		if e.l != nil && len(e.l.acceptQ) > 0 {
+			ev |= tcpip.EventIn
+		}
+		return ev
+	case StateSynSent, StateSynReceived:
+		return 0
+	}
+	if e.rcvBuf.Len() > 0 || e.rcvFin || e.shutdown&tcpip.ShutdownRead != 0 {
+		ev |= tcpip.EventIn
+	}
+	if e.rcvFin {
+		ev |= tcpip.EventRdHUp
+	}
+	if e.state.connected() && e.state != StateClosing && e.state != StateLastAck && !e.finQueued && e.writableLocked() {
+		ev |= tcpip.EventOut
+	}
+	if e.lastErr != nil {
+		ev |= tcpip.EventErr
+	}
+	if e.state == StateClosed && (e.everConn || e.hardErr != nil) {
+		ev |= tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut
+	}
+	if e.shutdown == tcpip.ShutdownRead|tcpip.ShutdownWrite {
+		ev |= tcpip.EventHUp
+	}
+	return ev
+}
+
+// writableLocked reports whether the send buffer has room enough to
+// report EventOut: as Linux's sk_stream_is_writeable, free space of at
+// least half what is queued, so that a writer is not woken for a few
+// bytes at a time.
+func (e *endpoint) writableLocked() bool {
+	free := e.sndBufSize - e.sndBuf.Len()
+	return free > 0 && 2*free >= e.sndBuf.Len()
+}
+
+// LocalAddress implements tcpip.Endpoint.
+func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
+	e.lock()
+	defer e.unlock()
+	a := e.id.LocalAddress
+	if !a.IsValid() {
+		a = e.bindAddr
+	}
+	if a.IsValid() {
+		a = mapped(e.netProto, a)
+	}
+	return tcpip.FullAddress{NIC: e.bindNIC, Addr: a, Port: e.id.LocalPort}, nil
+}
+
+// RemoteAddress implements tcpip.Endpoint.
+func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
+	e.lock()
+	defer e.unlock()
+	if !e.state.synchronized() && e.state != StateSynSent && e.state != StateSynReceived && !e.everConn {
+		return tcpip.FullAddress{}, tcpip.ErrNotConnected
+	}
+	return tcpip.FullAddress{NIC: e.nic, Addr: mapped(e.netProto, e.id.RemoteAddress), Port: e.id.RemotePort}, nil
+}
+
+// LastError implements tcpip.Endpoint.
+func (e *endpoint) LastError() error {
+	e.lock()
+	defer e.unlock()
+	err := e.lastErr
+	e.lastErr = nil
+	return err
+}
+
+// normalizeLocal checks a local address for the endpoint's family.
+func (e *endpoint) normalizeAddr(a netip.Addr) (netip.Addr, error) {
+	a = a.WithZone("")
+	if !a.IsValid() {
+		return netip.Addr{}, nil
+	}
+	if e.netProto == tcpip.IPv4ProtocolNumber {
+		a = a.Unmap()
+		if !a.Is4() {
+			return netip.Addr{}, tcpip.ErrAddressFamily
+		}
+	} else if a.Is4() || a.Is4In6() {
+		// IPv6 TCP endpoints are IPv6-only in this implementation.
+		return netip.Addr{}, tcpip.ErrAddressFamily
+	}
+	if a.IsUnspecified() {
+		return netip.Addr{}, nil
+	}
+	return a, nil
+}
+
+func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber {
+	if e.netProto == tcpip.IPv4ProtocolNumber {
+		return netProtosV4
+	}
+	return netProtosV6
+}
+
+func (e *endpoint) deviceLocked() tcpip.NICID {
+	if e.bindToDevice != 0 {
+		return e.bindToDevice
+	}
+	return e.bindNIC
+}
+
+// Bind implements tcpip.Endpoint.
+func (e *endpoint) Bind(addr tcpip.FullAddress) error {
+	e.lock()
+	defer e.unlock()
+	if e.state != StateClosed || e.userClosed || e.everConn {
+		return tcpip.ErrInvalidEndpointState
+	}
+	if e.bound {
+		return tcpip.ErrAlreadyBound
+	}
+	a, err := e.normalizeAddr(addr.Addr)
+	if err != nil {
+		return err
+	}
+	if addr.NIC != 0 && !e.s.HasNIC(addr.NIC) {
+		return tcpip.ErrUnknownDevice
+	}
+	device := e.bindToDevice
+	if device == 0 {
+		device = addr.NIC
+	}
+	if a.IsValid() && e.s.CheckLocalAddress(device, e.netProto, a) == 0 {
+		return tcpip.ErrBadLocalAddress
+	}
+	flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
+	port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, a, addr.Port, flags, device, netip.AddrPort{}, nil)
+	if err != nil {
+		return err
+	}
+	e.bound = true
+	e.res = reservation{netProtos: e.netProtos(), addr: a, port: port, flags: flags, device: device}
+	e.bindAddr, e.bindNIC = a, addr.NIC
+	e.id.LocalPort = port
+	e.id.LocalAddress = a
+	return nil
+}
+
+// releasePortLocked gives the port reservation back.
+func (e *endpoint) releasePortLocked() {
+	if !e.bound {
+		return
+	}
+	r := &e.res
+	e.s.PortManager().ReleasePort(r.netProtos, ProtocolNumber, r.addr, r.port, r.flags, r.device, r.dest)
+	e.bound = false
+	e.res = reservation{}
+}
+
+// unregisterLocked removes the demultiplexer entry.
+func (e *endpoint) unregisterLocked() {
+	if !e.registered {
+		return
+	}
+	e.s.UnregisterTransportEndpoint(e.netProtos(), ProtocolNumber, e.id, e, e.regFlags, e.deviceLocked())
+	e.registered = false
+}
+
+// Listen implements tcpip.Endpoint. The backlog bounds the accept queue
+// (Linux: at least 1, at most somaxconn 4096). A second listener on the
+// same address and port is refused even with ReuseAddressOption, as in
+// Linux, by registering listeners without ReuseAddress.
+func (e *endpoint) Listen(backlog int) error {
+	e.lock()
+	defer e.unlock()
+	backlog = min(max(backlog, 1), 4096)
+	if e.state == StateListen {
+		e.l.backlog = backlog
+		return nil
+	}
+	if e.state != StateClosed || e.userClosed || e.everConn {
+		return tcpip.ErrInvalidEndpointState
+	}
+	if !e.bound {
+		flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
+		port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, netip.Addr{}, 0, flags, e.deviceLocked(), netip.AddrPort{}, nil)
+		if err != nil {
+			return err
+		}
+		e.bound = true
+		e.res = reservation{netProtos: e.netProtos(), port: port, flags: flags, device: e.deviceLocked()}
+		e.id.LocalPort = port
+	}
+	e.regFlags = stack.PortFlags{LoadBalanced: e.reusePort}
+	if err := e.s.RegisterTransportEndpoint(e.netProtos(), ProtocolNumber, e.id, e, e.regFlags, e.deviceLocked()); err != nil {
+		return err
+	}
+	e.registered = true
+	e.p.mu.Lock()
+	synMax := e.p.synQueue
+	cookies := e.p.cookies
+	e.p.mu.Unlock()
+	e.l = &listener{backlog: backlog, synMax: synMax, cookies: cookies, synQ: make(map[stack.TransportEndpointID]*synEntry)}
+	e.setStateLocked(StateListen)
+	e.isListener.Store(true)
+	return nil
+}
+
+// Shutdown implements tcpip.Endpoint. ShutdownWrite queues a FIN after the
+// data (a half-close, RFC 9293 §3.6); ShutdownRead makes Read report the
+// end of the stream once the data queued is read (data arriving later is
+// discarded as Linux does).
+func (e *endpoint) Shutdown(how tcpip.ShutdownFlags) error {
+	e.lock()
+	defer e.unlock()
+	switch e.state {
+	case StateListen:
+		if how&tcpip.ShutdownRead != 0 {
+			e.closeListenerLocked()
+			e.setStateLocked(StateClosed)
+			e.notifyLocked(tcpip.EventIn | tcpip.EventHUp)
+		}
+		return nil
+	case StateClosed, StateSynSent:
+		if e.state == StateSynSent {
+			e.resetLocked(tcpip.ErrConnectionAborted, false)
+			return nil
+		}
+		return tcpip.ErrNotConnected
+	}
+	e.shutdown |= how
+	if how&tcpip.ShutdownRead != 0 {
+		e.notifyLocked(tcpip.EventIn)
+	}
+	if how&tcpip.ShutdownWrite != 0 {
+		e.closeSendLocked()
+	}
+	return nil
+}
+
+// closeSendLocked queues our FIN (RFC 9293 §3.10.4 CLOSE call).
+func (e *endpoint) closeSendLocked() {
+	if e.finQueued {
+		return
+	}
+	switch e.state {
+	case StateSynReceived, StateEstablished:
+		e.finQueued = true
+		e.setStateLocked(StateFinWait1)
+	case StateCloseWait:
+		e.finQueued = true
+		e.setStateLocked(StateLastAck)
+	default:
+		return
+	}
+	e.sendDataLocked()
+}
+
+// Close implements tcpip.Endpoint. A connection with unread data, or with
+// LingerOption{Enabled: true, Timeout: 0}, is reset (RFC 9293 §3.10.4;
+// RFC 2525 §2.17, as Linux); otherwise a FIN is queued and the connection
+// finishes in the background (FIN-WAIT, TIME-WAIT) without its user. Close
+// never blocks: a linger timeout other than 0 is not waited for.
+func (e *endpoint) Close() {
+	e.lock()
+	defer e.unlock()
+	if e.userClosed {
+		return
+	}
+	e.userClosed = true
+	e.shutdown = tcpip.ShutdownRead | tcpip.ShutdownWrite
+	switch e.state {
+	case StateListen:
+		e.closeListenerLocked()
+		e.cleanupLocked()
+	case StateClosed, StateSynSent:
+		e.cleanupLocked()
+	case StateTimeWait:
+		// Finishes on its own.
+	default:
+		if e.rcvBuf.Len() > 0 || (e.linger.Enabled && e.linger.Timeout == 0) {
+			e.resetLocked(nil, true)
+			return
+		}
+		e.closeSendLocked()
+		if e.state == StateFinWait2 && e.closeAt.IsZero() {
+			// Already half-closed: the orphan waits for the peer's
+			// FIN only so long (Linux's tcp_fin_timeout).
+			e.closeAt = e.s.Clock().NowMonotonic().Add(finWait2Timeout)
+			e.armLocked()
+		}
+	}
+	e.notifyLocked(tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut)
+}
+
+// Abort implements stack.TransportEndpoint: the stack is closing.
+func (e *endpoint) Abort() {
+	e.lock()
+	defer e.unlock()
+	if e.state == StateListen {
+		e.closeListenerLocked()
+	}
+	e.setErrLocked(tcpip.ErrConnectionAborted)
+	e.cleanupLocked()
+	e.notifyLocked(tcpip.EventsAll)
+}
+
+// setErrLocked records err as the connection's final error.
+func (e *endpoint) setErrLocked(err error) {
+	if err == nil || e.hardErr != nil {
+		return
+	}
+	if e.state != StateClosed {
+		e.hardErr = err
+		e.lastErr = err
+	}
+}
+
+// resetLocked ends the connection: an RST is sent if sendRST, err is
+// recorded for the user, and everything is freed (RFC 9293 §3.10.7.4,
+// "reset").
+func (e *endpoint) resetLocked(err error, sendRST bool) {
+	if sendRST && e.state != StateClosed && e.state != StateListen && e.state != StateTimeWait {
+		e.sendSegmentLocked(e.sndNxt, e.rcvNxt, header.TCPFlagRST|header.TCPFlagACK, 0, 0, false)
+	}
+	e.setErrLocked(err)
+	e.cleanupLocked()
+	e.notifyLocked(tcpip.EventIn | tcpip.EventOut | tcpip.EventHUp | tcpip.EventErr)
+}
+
+// cleanupLocked moves to CLOSED and frees everything: timer, buffers,
+// registration and port.
+func (e *endpoint) cleanupLocked() {
+	e.setStateLocked(StateClosed)
+	e.stopTimersLocked()
+	e.unregisterLocked()
+	e.releasePortLocked()
+	e.sndBuf.Release()
+	e.rcvBuf.Release()
+	for i := range e.ooo {
+		e.ooo[i].data.Release()
+	}
+	e.ooo, e.oooBytes = nil, 0
+	e.sacked = nil
+	e.finQueued = false
+	e.route = nil
+}
+
+// setStateLocked moves to state s, keeping the gauges: CurrentEstablished
+// counts ESTABLISHED and CLOSE-WAIT (RFC 4022's tcpCurrEstab), and
+// CurrentConnected every state from ESTABLISHED to TIME-WAIT.
+func (e *endpoint) setStateLocked(s State) {
+	old := e.state
+	if old == s {
+		return
+	}
+	est := func(x State) bool { return x == StateEstablished || x == StateCloseWait }
+	conn := func(x State) bool { return x.synchronized() }
+	if est(old) && !est(s) {
+		e.p.stats.CurrentEstablished.Dec()
+	} else if !est(old) && est(s) {
+		e.p.stats.CurrentEstablished.Inc()
+	}
+	if conn(old) && !conn(s) {
+		e.p.stats.CurrentConnected.Dec()
+	} else if !conn(old) && conn(s) {
+		e.p.stats.CurrentConnected.Inc()
+	}
+	e.state = s
+}
+
+// Read implements tcpip.Endpoint.
+func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, error) {
+	e.lock()
+	defer e.unlock()
+	if e.state == StateListen {
+		return tcpip.ReadResult{}, tcpip.ErrInvalidEndpointState
+	}
+	if e.rcvBuf.Len() == 0 {
+		switch {
+		case e.rcvFin || e.shutdown&tcpip.ShutdownRead != 0:
+			return tcpip.ReadResult{}, tcpip.ErrClosedForReceive
+		case e.hardErr != nil:
+			err := e.hardErr
+			if e.lastErr != nil {
+				e.lastErr = nil
+				return tcpip.ReadResult{}, err
+			}
+			return tcpip.ReadResult{}, tcpip.ErrClosedForReceive
+		case e.state == StateClosed && !e.everConn:
+			return tcpip.ReadResult{}, tcpip.ErrNotConnected
+		case e.state == StateClosed:
+			return tcpip.ReadResult{}, tcpip.ErrClosedForReceive
+		}
+		return tcpip.ReadResult{}, tcpip.ErrWouldBlock
+	}
+	n := e.rcvBuf.CopyTo(p)
+	res := tcpip.ReadResult{N: n, Total: n}
+	if opts.NeedRemoteAddr {
+		res.RemoteAddr = tcpip.FullAddress{NIC: e.nic, Addr: mapped(e.netProto, e.id.RemoteAddress), Port: e.id.RemotePort}
+	}
+	if opts.Peek {
+		return res, nil
+	}
+	e.rcvBuf.TrimFront(n)
+	if e.rcvBuf.Len() == 0 {
+		e.rcvBuf.Release()
+	}
+	e.stats.BytesReceived.Add(uint64(n))
+	// RFC 1122 §4.2.3.3: a window update once the window opened by at
+	// least min(buffer/2, MSS) since the last advertisement.
+	if e.state.synchronized() && e.windowUpdateDueLocked() {
+		e.sendACKLocked()
+	}
+	return res, nil
+}
+
+// Write implements tcpip.Endpoint: it queues as much of p as the send
+// buffer holds and returns how much; ErrWouldBlock if none fits.
+func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
+	e.lock()
+	defer e.unlock()
+	if e.lastErr != nil && e.hardErr != nil {
+		err := e.lastErr
+		e.lastErr = nil
+		return 0, err
+	}
+	switch e.state {
+	case StateSynSent, StateSynReceived:
+		return 0, tcpip.ErrWouldBlock
+	case StateEstablished, StateCloseWait:
+	case StateClosed, StateListen:
+		if e.everConn || e.hardErr != nil {
+			return 0, tcpip.ErrClosedForSend
+		}
+		return 0, tcpip.ErrNotConnected
+	default:
+		return 0, tcpip.ErrClosedForSend
+	}
+	if e.shutdown&tcpip.ShutdownWrite != 0 || e.finQueued {
+		return 0, tcpip.ErrClosedForSend
+	}
+	room := e.sndBufSize - e.sndBuf.Len()
+	if room <= 0 {
+		return 0, tcpip.ErrWouldBlock
+	}
+	n := min(room, len(p))
+	if opts.Atomic && n < len(p) {
+		return 0, tcpip.ErrWouldBlock
+	}
+	e.sndBuf.Append(p[:n])
+	e.stats.BytesSent.Add(uint64(n))
+	if !opts.More {
+		e.sendDataLocked()
+	}
+	return n, nil
+}
+
+// Accept implements tcpip.Endpoint.
+func (e *endpoint) Accept() (tcpip.Endpoint, tcpip.FullAddress, error) {
+	e.lock()
+	defer e.unlock()
+	if e.state != StateListen {
+		return nil, tcpip.FullAddress{}, tcpip.ErrInvalidEndpointState
+	}
+	if len(e.l.acceptQ) == 0 {
+		return nil, tcpip.FullAddress{}, tcpip.ErrWouldBlock
+	}
+	c := e.l.acceptQ[0]
+	copy(e.l.acceptQ, e.l.acceptQ[1:])
+	e.l.acceptQ[len(e.l.acceptQ)-1] = nil
+	e.l.acceptQ = e.l.acceptQ[:len(e.l.acceptQ)-1]
+	c.mu.Lock()
+	c.connectSeen = true
+	addr := tcpip.FullAddress{NIC: c.nic, Addr: mapped(c.netProto, c.id.RemoteAddress), Port: c.id.RemotePort}
+	c.unlock()
+	return c, addr, nil
+}
+
+// HandleError implements stack.TransportEndpoint: an ICMP error about a
+// segment we sent (see handleErrorLocked).
+func (e *endpoint) HandleError(terr stack.TransportError, orig *buffer.Packet) {
+	var seq seqnum.Value
+	ok := false
+	if b, got := orig.Peek(8); got {
+		seq = header.TCP(b[:8:8]).SequenceNumber()
+		ok = true
+	}
+	orig.Release()
+	e.lock()
+	defer e.unlock()
+	e.handleErrorLocked(terr, seq, ok)
+}

@@ -1,0 +1,301 @@
+package tcp
+
+import (
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/seqnum"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// tsNowLocked is our timestamp clock (RFC 7323 §5.4): milliseconds of
+// the stack's monotonic clock plus a per-connection random offset.
+func (e *endpoint) tsNowLocked() uint32 {
+	return uint32(e.s.Clock().NowMonotonic().Nanoseconds()/1e6) + e.tsOffset
+}
+
+// rcvWindowLocked returns the window field to send and records the right
+// edge it advertises. RFC 9293 §3.8.6.2.2 and RFC 1122 §4.2.3.3 (receiver
+// SWS avoidance): the right edge moves forward only by at least
+// min(buffer/2, MSS); RFC 9293 §3.8.6 (MUST-... "shrinking the window" is
+// strongly discouraged): it never moves back.
+func (e *endpoint) rcvWindowLocked() uint16 {
+	free := min(max(e.rcvBufSize-e.rcvBuf.Len(), 0), 0xffff<<e.rcvWS)
+	cur := 0
+	if e.rcvAdv.GreaterThan(e.rcvNxt) {
+		cur = int(e.rcvNxt.Size(e.rcvAdv))
+	}
+	wnd := cur
+	if free > cur && free-cur >= min(e.rcvBufSize/2, e.advMSS) {
+		wnd = free
+	}
+	scale := uint(e.rcvWS)
+	w := (wnd + (1 << scale) - 1) >> scale
+	if wnd == free {
+		w = wnd >> scale
+	}
+	if w > 0xffff {
+		w = 0xffff
+	}
+	edge := e.rcvNxt.Add(seqnum.Size(w << scale))
+	if edge.GreaterThan(e.rcvAdv) {
+		e.rcvAdv = edge
+	}
+	return uint16(w)
+}
+
+// windowUpdateDueLocked reports whether reading opened the window enough
+// for an update (RFC 1122 §4.2.3.3).
+func (e *endpoint) windowUpdateDueLocked() bool {
+	free := min(e.rcvBufSize-e.rcvBuf.Len(), 0xffff<<e.rcvWS)
+	cur := 0
+	if e.rcvAdv.GreaterThan(e.rcvNxt) {
+		cur = int(e.rcvNxt.Size(e.rcvAdv))
+	}
+	return free-cur >= min(e.rcvBufSize/2, e.advMSS)
+}
+
+// sendSegmentLocked sends one segment of the connection: flags, seq and
+// ack as given, the n bytes of the send buffer at offset off as data,
+// the options of the connection (all of our SYN options on a SYN).
+func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlags, off, n int, _ bool) {
+	r := e.route
+	if r == nil {
+		return
+	}
+	ob := header.NewTCPOptionsBuilder(e.optBuf[:])
+	var wnd uint16
+	if flags&header.TCPFlagSYN != 0 {
+		// RFC 7323 §2.2: the window of a SYN is never scaled.
+		ob.AddMSS(uint16(e.advMSS))
+		if e.state == StateSynSent || e.sackOK {
+			ob.AddSACKPermitted()
+		}
+		if e.state == StateSynSent || e.tsOK {
+			ob.AddTimestamps(e.tsNowLocked(), e.tsRecent)
+		}
+		if e.state == StateSynSent || e.wsOK {
+			ob.AddWindowScale(e.rcvWS)
+		}
+		wnd = uint16(min(e.rcvBufSize, 0xffff))
+		e.rcvAdv = ack.Add(seqnum.Size(wnd))
+	} else {
+		if e.tsOK && flags&header.TCPFlagRST == 0 {
+			ob.AddTimestamps(e.tsNowLocked(), e.tsRecent)
+		}
+		if e.sackOK && len(e.ooo) > 0 && flags&header.TCPFlagRST == 0 {
+			ob.AddSACKBlocks(e.sackBlocksLocked())
+		}
+		wnd = e.rcvWindowLocked()
+	}
+	if flags&header.TCPFlagRST != 0 {
+		wnd = 0
+	}
+	var data buffer.Buffer
+	if n > 0 {
+		data = e.sndBuf.CloneRange(off, n)
+	}
+	f := header.TCPFields{
+		SrcPort:    e.id.LocalPort,
+		DstPort:    e.id.RemotePort,
+		SeqNum:     seq,
+		AckNum:     ack,
+		Flags:      flags,
+		WindowSize: wnd,
+		Options:    ob.Bytes(),
+	}
+	hl := f.Size()
+	pkt := buffer.NewPacket(r.MaxHeaderLength()+hl, &data)
+	t := f.Encode(pkt.PrependHeader(buffer.TransportLayer, hl))
+	if nicCapabilities(e.s, r.NIC)&stack.CapabilityTXChecksumOffload == 0 {
+		var c header.Checksummer
+		for b := range pkt.Payload.All() {
+			c.Add(b)
+		}
+		t.SetChecksum(t.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, n, c.Sum()))
+	}
+	pkt.TransportProtocol = ProtocolNumber
+	if flags&header.TCPFlagACK != 0 {
+		e.lastAckSent = ack
+		e.ackPending = 0
+		e.delackAt = zeroTime
+	}
+	if flags&header.TCPFlagRST != 0 {
+		e.p.stats.ResetsSent.Inc()
+	}
+	// RFC 1191 §3 (path MTU discovery, as Linux's default): IPv4
+	// segments are sent with DF.
+	params := stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.ttl, TOS: e.tos, DF: r.NetProto == tcpip.IPv4ProtocolNumber}
+	if err := r.WritePacket(params, pkt); err != nil {
+		e.p.stats.SegmentSendErrors.Inc()
+		e.stats.SendErrors.Inc()
+		return
+	}
+	e.p.stats.SegmentsSent.Inc()
+	e.stats.PacketsSent.Inc()
+}
+
+// sendACKLocked sends a bare ACK.
+func (e *endpoint) sendACKLocked() {
+	e.sendSegmentLocked(e.sndNxt, e.rcvNxt, header.TCPFlagACK, 0, 0, false)
+}
+
+// finSeqLocked is the sequence number our FIN takes (after all data).
+func (e *endpoint) finSeqLocked() seqnum.Value {
+	return e.bufSeq.Add(seqnum.Size(e.sndBuf.Len()))
+}
+
+// sendDataLocked sends what the send buffer, the windows and the sender's
+// rules allow: RFC 9293 §3.8.6.2.1 and RFC 1122 §4.2.3.4 (sender SWS
+// avoidance), RFC 896 (Nagle, unless DelayOption(false)), TCP_CORK, RFC
+// 5681 (the congestion window) and RFC 3042 (limited transmit).
+func (e *endpoint) sendDataLocked() {
+	switch e.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+	default:
+		return
+	}
+	for {
+		off := int(e.bufSeq.Size(e.sndNxt))
+		avail := e.sndBuf.Len() - off
+		inflight := int(e.sndUna.Size(e.sndNxt))
+		wnd := min(int(e.sndWnd), e.cc.Cwnd()+e.limitedTransmitLocked())
+		usable := wnd - inflight
+		if avail <= 0 {
+			if e.finQueued && e.sndNxt == e.finSeqLocked() {
+				// RFC 9293 §3.10.4: the FIN follows the data.
+				e.transmitLocked(0, 0, true)
+				continue
+			}
+			break
+		}
+		n := min(avail, e.sndMSS)
+		if usable < n {
+			if usable <= 0 {
+				if e.sndWnd == 0 && inflight == 0 {
+					e.startPersistLocked()
+				}
+				break
+			}
+			// RFC 1122 §4.2.3.4 (sender SWS avoidance): a segment
+			// smaller than the MSS that the window cuts short is
+			// sent if it fills at least half the largest window
+			// the peer offered, or if nothing is in flight (no ACK
+			// would come to release it).
+			if usable < int(e.maxSndWnd/2) && inflight > 0 {
+				break
+			}
+			n = usable
+		}
+		last := n == avail
+		if n < e.sndMSS {
+			if e.cork && !e.finQueued {
+				break
+			}
+			// RFC 896: while data is unacknowledged, a partial
+			// segment waits for the ACK (RFC 1122 §4.2.3.4 (2)).
+			if e.delay && inflight > 0 && !(e.finQueued && last) {
+				break
+			}
+		}
+		fin := last && e.finQueued
+		e.transmitLocked(off, n, fin)
+	}
+	e.armLocked()
+}
+
+// transmitLocked sends n bytes at offset off of the send buffer at
+// SND.NXT (with FIN if fin) and advances SND.NXT.
+func (e *endpoint) transmitLocked(off, n int, fin bool) {
+	flags := header.TCPFlagACK
+	if n > 0 {
+		flags |= header.TCPFlagPSH
+	}
+	if fin {
+		flags |= header.TCPFlagFIN
+	}
+	seq := e.sndNxt
+	now := e.s.Clock().NowMonotonic()
+	if e.sndUna == e.sndMax {
+		e.headSentAt = now
+	}
+	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, n, false)
+	e.sndNxt = seq.Add(seqnum.Size(n))
+	if fin {
+		e.sndNxt++
+	}
+	if e.sndNxt.GreaterThan(e.sndMax) {
+		if seq.LessThan(e.sndMax) {
+			e.countRetransmitLocked()
+		}
+		e.sndMax = e.sndNxt
+		// RFC 6298 §3 / Karn: time one new segment when timestamps
+		// do not time them all.
+		if !e.tsOK && !e.rtt.timing {
+			e.rtt.timing, e.rtt.timedSeq, e.rtt.timedAt = true, seq, now
+		}
+	} else {
+		e.countRetransmitLocked()
+	}
+	if e.rtoAt.IsZero() || e.persist {
+		e.persist = false
+		e.rtoAt = now.Add(e.rtoLocked())
+	}
+}
+
+func (e *endpoint) countRetransmitLocked() {
+	e.retrans++
+	e.p.stats.Retransmits.Inc()
+}
+
+// retransmitHeadLocked resends the first unacknowledged segment (fast
+// retransmit, partial ACKs) without moving SND.NXT.
+func (e *endpoint) retransmitHeadLocked() {
+	n := e.retransmitAtLocked(e.sndUna, e.sndMSS)
+	e.rexmitNext = e.sndUna.Add(seqnum.Size(max(n, 1)))
+}
+
+// limitedTransmitLocked is the extra window RFC 3042 allows: one segment
+// for each of the first two duplicate ACKs.
+func (e *endpoint) limitedTransmitLocked() int {
+	if e.inRecovery || e.dupAcks == 0 || e.dupAcks > 2 {
+		return 0
+	}
+	return e.dupAcks * e.sndMSS
+}
+
+// sendSYNLocked sends our SYN (SYN-SENT) or SYN-ACK (simultaneous open).
+func (e *endpoint) sendSYNLocked() {
+	flags := header.TCPFlagSYN
+	ack := seqnum.Value(0)
+	if e.state == StateSynReceived {
+		flags |= header.TCPFlagACK
+		ack = e.rcvNxt
+	}
+	e.sendSegmentLocked(e.iss, ack, flags, 0, 0, false)
+}
+
+// sackBlocksLocked returns the SACK blocks of the out-of-order queue
+// (RFC 2018 §4): first the block holding the most recently received
+// segment, then the others from the highest down. The slice shares the
+// endpoint's array.
+func (e *endpoint) sackBlocksLocked() []header.SACKBlock {
+	b := e.sackBuf[:0]
+	first := -1
+	for i := range e.ooo {
+		s := &e.ooo[i]
+		if e.lastOOOSeq.InRange(s.seq, s.seq.Add(seqnum.Size(s.data.Len()))) {
+			first = i
+			b = append(b, header.SACKBlock{Start: s.seq, End: s.seq.Add(seqnum.Size(s.data.Len()))})
+			break
+		}
+	}
+	for i := len(e.ooo) - 1; i >= 0 && len(b) < len(e.sackBuf); i-- {
+		if i == first {
+			continue
+		}
+		s := &e.ooo[i]
+		b = append(b, header.SACKBlock{Start: s.seq, End: s.seq.Add(seqnum.Size(s.data.Len()))})
+	}
+	return b
+}

@@ -1,0 +1,167 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// InfoOption is the GetSockOpt argument that reads the connection's Info
+// (TCP_INFO).
+type InfoOption Info
+
+// SetSockOpt implements tcpip.Endpoint.
+func (e *endpoint) SetSockOpt(opt any) error {
+	e.lock()
+	defer e.unlock()
+	switch v := opt.(type) {
+	case tcpip.ReuseAddressOption:
+		e.reuseAddr = bool(v)
+	case tcpip.ReusePortOption:
+		e.reusePort = bool(v)
+	case tcpip.BindToDeviceOption:
+		if v != 0 && !e.s.HasNIC(tcpip.NICID(v)) {
+			return tcpip.ErrUnknownDevice
+		}
+		if e.bound || e.registered {
+			return tcpip.ErrInvalidEndpointState
+		}
+		e.bindToDevice = tcpip.NICID(v)
+	case tcpip.KeepAliveOption:
+		e.keepalive = bool(v)
+		e.keepaliveAt = zeroTime
+		e.armLocked()
+	case tcpip.KeepaliveIdleOption:
+		if d := time.Duration(v); d < time.Second || d > 32767*time.Second {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.kaIdle = time.Duration(v)
+		e.keepaliveAt = zeroTime
+		e.armLocked()
+	case tcpip.KeepaliveIntervalOption:
+		if d := time.Duration(v); d < time.Second || d > 32767*time.Second {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.kaIntvl = time.Duration(v)
+	case tcpip.KeepaliveCountOption:
+		if v < 1 || v > 127 {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.kaCount = int(v)
+	case tcpip.UserTimeoutOption:
+		if v < 0 {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.userTimeout = time.Duration(v)
+	case tcpip.SendBufferSizeOption:
+		e.sndBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
+		e.notifyLocked(tcpip.EventOut)
+	case tcpip.ReceiveBufferSizeOption:
+		e.rcvBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
+	case tcpip.DelayOption:
+		e.delay = bool(v)
+		if !e.delay {
+			e.sendDataLocked()
+		}
+	case tcpip.CorkOption:
+		e.cork = bool(v)
+		if !e.cork {
+			e.sendDataLocked()
+		}
+	case tcpip.QuickAckOption:
+		e.quickAck = bool(v)
+		if e.quickAck && e.ackPending > 0 && e.state.synchronized() {
+			e.sendACKLocked()
+		}
+	case tcpip.MaxSegOption:
+		// Linux: TCP_MAXSEG between 88 and 65535 (0 for the default).
+		if v != 0 && (v < 88 || v > 65535) {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.maxSeg = int(v)
+	case tcpip.CongestionControlOption:
+		f, ok := lookupCC(string(v))
+		if !ok {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.ccName = string(v)
+		if e.cc != nil {
+			e.cc = f(e.sndMSS)
+		}
+	case tcpip.LingerOption:
+		e.linger = v
+	case tcpip.TTLOption:
+		e.ttl = uint8(v)
+	case tcpip.TOSOption:
+		e.tos = uint8(v)
+	case tcpip.V6OnlyOption:
+		if !bool(v) && e.netProto == tcpip.IPv6ProtocolNumber {
+			// Dual-stack TCP endpoints are not implemented.
+			return tcpip.ErrNotSupported
+		}
+	default:
+		return tcpip.ErrUnknownProtocolOption
+	}
+	return nil
+}
+
+// GetSockOpt implements tcpip.Endpoint.
+func (e *endpoint) GetSockOpt(opt any) error {
+	e.lock()
+	defer e.unlock()
+	switch v := opt.(type) {
+	case *tcpip.ReuseAddressOption:
+		*v = tcpip.ReuseAddressOption(e.reuseAddr)
+	case *tcpip.ReusePortOption:
+		*v = tcpip.ReusePortOption(e.reusePort)
+	case *tcpip.BindToDeviceOption:
+		*v = tcpip.BindToDeviceOption(e.bindToDevice)
+	case *tcpip.KeepAliveOption:
+		*v = tcpip.KeepAliveOption(e.keepalive)
+	case *tcpip.KeepaliveIdleOption:
+		*v = tcpip.KeepaliveIdleOption(e.kaIdle)
+	case *tcpip.KeepaliveIntervalOption:
+		*v = tcpip.KeepaliveIntervalOption(e.kaIntvl)
+	case *tcpip.KeepaliveCountOption:
+		*v = tcpip.KeepaliveCountOption(e.kaCount)
+	case *tcpip.UserTimeoutOption:
+		*v = tcpip.UserTimeoutOption(e.userTimeout)
+	case *tcpip.SendBufferSizeOption:
+		*v = tcpip.SendBufferSizeOption(e.sndBufSize)
+	case *tcpip.ReceiveBufferSizeOption:
+		*v = tcpip.ReceiveBufferSizeOption(e.rcvBufSize)
+	case *tcpip.ReceiveQueueSizeOption:
+		*v = tcpip.ReceiveQueueSizeOption(e.rcvBuf.Len())
+	case *tcpip.SendQueueSizeOption:
+		*v = tcpip.SendQueueSizeOption(e.sndBuf.Len())
+	case *tcpip.DelayOption:
+		*v = tcpip.DelayOption(e.delay)
+	case *tcpip.CorkOption:
+		*v = tcpip.CorkOption(e.cork)
+	case *tcpip.QuickAckOption:
+		*v = tcpip.QuickAckOption(e.quickAck)
+	case *tcpip.MaxSegOption:
+		if e.sndMSS > 0 {
+			*v = tcpip.MaxSegOption(e.sndMSS)
+		} else if e.maxSeg > 0 {
+			*v = tcpip.MaxSegOption(e.maxSeg)
+		} else {
+			*v = defaultMSSv4
+		}
+	case *tcpip.CongestionControlOption:
+		*v = tcpip.CongestionControlOption(e.ccName)
+	case *tcpip.LingerOption:
+		*v = e.linger
+	case *tcpip.TTLOption:
+		*v = tcpip.TTLOption(e.ttl)
+	case *tcpip.TOSOption:
+		*v = tcpip.TOSOption(e.tos)
+	case *tcpip.V6OnlyOption:
+		*v = tcpip.V6OnlyOption(e.netProto == tcpip.IPv6ProtocolNumber)
+	case *InfoOption:
+		*v = InfoOption(e.infoLocked())
+	default:
+		return tcpip.ErrUnknownProtocolOption
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// delayedACKTimeout is Linux's delayed ACK timer (TCP_DELACK_MIN, 40 ms);
+// RFC 1122 §4.2.3.2 and RFC 5681 §4.2 require less than 500 ms.
+const delayedACKTimeout = 40 * time.Millisecond
+
+// persistMax bounds the backoff of zero-window probes.
+const persistMax = 60 * time.Second
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b tcpip.MonotonicTime) tcpip.MonotonicTime {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// armLocked sets the endpoint's one clock timer to its earliest deadline
+// or stops it when none is set.
+func (e *endpoint) armLocked() {
+	if e.keepalive && e.state.connected() && e.keepaliveAt.IsZero() {
+		e.keepaliveAt = e.lastRcvAt.Add(e.kaIdle)
+	}
+	if !e.keepalive {
+		e.keepaliveAt = zeroTime
+	}
+	at := earliest(earliest(e.rtoAt, e.delackAt), earliest(e.keepaliveAt, e.closeAt))
+	if at == e.timerAt {
+		return
+	}
+	e.timerAt = at
+	if at.IsZero() {
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		return
+	}
+	d := at.Sub(e.s.Clock().NowMonotonic())
+	if d < 0 {
+		d = 0
+	}
+	if e.timer == nil {
+		e.timer = e.s.Clock().AfterFunc(d, e.onTimer)
+		return
+	}
+	e.timer.Reset(d)
+}
+
+// stopTimersLocked clears every deadline and stops the timer.
+func (e *endpoint) stopTimersLocked() {
+	e.rtoAt, e.delackAt, e.keepaliveAt, e.closeAt = zeroTime, zeroTime, zeroTime, zeroTime
+	e.persist = false
+	e.timerAt = zeroTime
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+}
+
+// onTimer runs the deadlines that are due.
+func (e *endpoint) onTimer() {
+	e.lock()
+	defer e.unlock()
+	e.timerAt = zeroTime
+	now := e.s.Clock().NowMonotonic()
+	due := func(t tcpip.MonotonicTime) bool { return !t.IsZero() && !now.Before(t) }
+	if due(e.closeAt) {
+		e.closeAt = zeroTime
+		// TIME-WAIT over (RFC 9293 §3.10.8), or an orphan waited
+		// too long in FIN-WAIT-2 (Linux's tcp_fin_timeout).
+		e.cleanupLocked()
+		e.notifyLocked(tcpip.EventHUp)
+		return
+	}
+	if due(e.delackAt) {
+		e.delackAt = zeroTime
+		if e.state.synchronized() {
+			e.sendACKLocked()
+		}
+	}
+	if due(e.rtoAt) {
+		e.rtoAt = zeroTime
+		if e.state == StateListen {
+			e.listenTimerLocked(now)
+		} else if e.persist {
+			e.persistTimerLocked(now)
+		} else {
+			e.retransmitTimerLocked(now)
+		}
+		if e.state == StateClosed {
+			return
+		}
+	}
+	if due(e.keepaliveAt) {
+		e.keepaliveAt = zeroTime
+		e.keepaliveTimerLocked(now)
+		if e.state == StateClosed {
+			return
+		}
+	}
+	e.armLocked()
+}
+
+// retransmitTimerLocked handles an expired retransmission timer: RFC 6298
+// §5.4–5.6 (retransmit the earliest segment, back off, restart), RFC
+// 5681 §3.1 (cwnd to one segment), the SYN and SYN-ACK retries, and the
+// user timeout (RFC 5482) and tcp_retries2 limits.
+func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
+	switch e.state {
+	case StateSynSent, StateSynReceived:
+		if e.retries >= synRetries {
+			e.p.stats.FailedConnections.Inc()
+			e.p.stats.Timeouts.Inc()
+			e.resetLocked(e.timeoutErrLocked(), false)
+			return
+		}
+		e.retries++
+		e.backoff++
+		e.rtt.timing = false
+		e.countRetransmitLocked()
+		e.sendSYNLocked()
+		e.rtoAt = now.Add(e.rtoLocked())
+		return
+	}
+	if e.sndUna == e.sndMax {
+		return
+	}
+	e.p.stats.Timeouts.Inc()
+	if e.userTimeout > 0 && now.Sub(e.headSentAt) >= e.userTimeout {
+		e.p.stats.UserTimeouts.Inc()
+		e.timeoutLocked()
+		return
+	}
+	if e.retries >= maxRetries {
+		e.timeoutLocked()
+		return
+	}
+	e.retries++
+	e.backoff++
+	e.rtt.timing = false
+	inflight := int(e.sndUna.Size(e.sndMax))
+	e.cc.OnRTO(inflight)
+	e.inRecovery = false
+	// RFC 2018 §8: after a timeout the SACKed bits are cleared (the
+	// receiver may have reneged).
+	e.sacked = e.sacked[:0]
+	e.recover = e.sndMax // RFC 6582 §3.2 step 4: no fast recovery until then
+	e.dupAcks = 0
+	// Go back N: resend from SND.UNA as the window allows.
+	e.sndNxt = e.sndUna
+	e.rtoAt = zeroTime
+	e.sendDataLocked()
+	if e.rtoAt.IsZero() {
+		e.rtoAt = now.Add(e.rtoLocked())
+	}
+	if e.userTimeout > 0 {
+		if lim := e.headSentAt.Add(e.userTimeout); lim.Before(e.rtoAt) {
+			e.rtoAt = lim
+		}
+	}
+}
+
+// timeoutLocked gives the connection up (ETIMEDOUT).
+func (e *endpoint) timeoutLocked() {
+	if e.state == StateEstablished || e.state == StateCloseWait {
+		e.p.stats.EstablishedTimeout.Inc()
+	}
+	e.resetLocked(e.timeoutErrLocked(), true)
+}
+
+// timeoutErrLocked is the error of a connection that timed out: the last
+// soft ICMP error if there was one (RFC 1122 §4.2.3.9, as Linux reports
+// sk_err_soft), else ErrTimeout.
+func (e *endpoint) timeoutErrLocked() error {
+	if e.softErr != nil {
+		return e.softErr
+	}
+	return tcpip.ErrTimeout
+}
+
+// startPersistLocked arms the persist timer (RFC 9293 §3.8.6.1): the peer
+// offers a zero window while we have data to send.
+func (e *endpoint) startPersistLocked() {
+	if !e.rtoAt.IsZero() {
+		return
+	}
+	e.persist = true
+	e.rtoAt = e.s.Clock().NowMonotonic().Add(min(e.rtoLocked(), persistMax))
+}
+
+// persistTimerLocked sends a zero-window probe: like Linux, a segment
+// with the sequence number before SND.UNA and no data, which the peer
+// must answer with an ACK carrying its window (RFC 9293 §3.8.6.1 probes
+// with new data; both elicit the ACK). The interval backs off.
+func (e *endpoint) persistTimerLocked(now tcpip.MonotonicTime) {
+	e.persist = false
+	if e.sndWnd != 0 || int(e.bufSeq.Size(e.sndNxt)) >= e.sndBuf.Len() {
+		e.sendDataLocked()
+		return
+	}
+	e.p.stats.ZeroWindowProbes.Inc()
+	if e.userTimeout > 0 && !e.headSentAt.IsZero() && now.Sub(e.headSentAt) >= e.userTimeout {
+		e.p.stats.UserTimeouts.Inc()
+		e.timeoutLocked()
+		return
+	}
+	e.sendSegmentLocked(e.sndUna-1, e.rcvNxt, header.TCPFlagACK, 0, 0, false)
+	e.backoff++
+	e.persist = true
+	e.rtoAt = now.Add(min(e.rtoLocked(), persistMax))
+}
+
+// keepaliveTimerLocked sends keepalive probes after kaIdle without
+// traffic and every kaIntvl after that, and gives up after kaCount
+// unanswered probes (RFC 1122 §4.2.3.6; the probe is the "SEG.SEQ =
+// SND.NXT-1" segment with no data).
+func (e *endpoint) keepaliveTimerLocked(now tcpip.MonotonicTime) {
+	if !e.keepalive || !e.state.connected() {
+		return
+	}
+	idle := now.Sub(e.lastRcvAt)
+	if e.kaProbes == 0 && idle < e.kaIdle {
+		e.keepaliveAt = e.lastRcvAt.Add(e.kaIdle)
+		return
+	}
+	if e.kaProbes >= e.kaCount {
+		e.p.stats.KeepAliveTimeouts.Inc()
+		e.timeoutLocked()
+		return
+	}
+	if e.userTimeout > 0 && e.kaProbes > 0 && idle >= e.userTimeout {
+		e.p.stats.UserTimeouts.Inc()
+		e.timeoutLocked()
+		return
+	}
+	e.kaProbes++
+	e.p.stats.KeepAlivesSent.Inc()
+	e.sendSegmentLocked(e.sndNxt-1, e.rcvNxt, header.TCPFlagACK, 0, 0, false)
+	e.keepaliveAt = now.Add(e.kaIntvl)
+}
