@@ -275,6 +275,13 @@ type TCPStats struct {
 	HalfOpenTimedOut      Counter
 	PortExhausted         Counter
 
+	// Drops by state (RFC 9293 §3.10.7), one counter per reason.
+	ListenDrops     Counter // LISTEN: a stray RST, neither SYN nor ACK, SYN with FIN or from a multicast source, a completing ACK at a wrong sequence number, no route for the new connection
+	SynSentDrops    Counter // SYN-SENT: an RST without ACK, or neither SYN nor RST (RFC 9293 §3.10.7.3)
+	UnacceptableACK Counter // an ACK of something never sent: in SYN-SENT, SYN-RECEIVED, LISTEN, or above SND.NXT (RFC 5961 §5.2)
+	NoACKDrops      Counter // a segment without ACK in SYN-RECEIVED or a synchronized state (RFC 9293 §3.10.7.4, fifth step)
+	DataDiscarded   Counter // data after the peer's FIN, or arriving after Close (RFC 9293 §3.10.7.4, seventh step)
+
 	Retransmits         Counter
 	Timeouts            Counter
 	FastRetransmits     Counter
@@ -288,6 +295,7 @@ type TCPStats struct {
 	KeepAlivesSent      Counter
 	KeepAliveTimeouts   Counter
 	UserTimeouts        Counter
+	AbortOnLinger       Counter // reset when SO_LINGER's timeout expired before the close completed
 }
 
 // CounterValue is one counter in a snapshot, named by its path in the tree

@@ -15,6 +15,12 @@ import (
 // returns nil (connected) or the error that ended the attempt (an RST:
 // ErrConnectionRefused; no answer: ErrTimeout), and later ones
 // ErrAlreadyConnected.
+//
+// After a failed attempt (ErrConnectionRefused, ErrTimeout, …) has been
+// reported, Connect may be called again and starts a new attempt from
+// CLOSED, as Linux's connect(2) allows on a socket whose connection
+// failed: an explicitly bound endpoint keeps its port, an automatically
+// bound one gets a new ephemeral port.
 func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	e.lock()
 	defer e.unlock()
@@ -29,8 +35,12 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 			e.lastErr = nil
 			return e.hardErr
 		}
-		if e.everConn || e.userClosed || e.hardErr != nil {
+		if e.everConn || e.userClosed {
 			return tcpip.ErrInvalidEndpointState
+		}
+		if e.hardErr != nil {
+			// The failure was reported: start afresh.
+			e.resetConnLocked()
 		}
 	default:
 		if !e.connectSeen {
@@ -114,6 +124,28 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	return tcpip.ErrConnectStarted
 }
 
+// resetConnLocked returns an endpoint whose connection attempt failed to
+// the state of a new one in CLOSED (RFC 9293 §3.3.2: CLOSED holds no
+// connection state), keeping its options and its bound port.
+func (e *endpoint) resetConnLocked() {
+	e.hardErr, e.lastErr, e.softErr = nil, nil, nil
+	e.connectSeen = false
+	e.shutdown = 0
+	e.id = stack.TransportEndpointID{LocalAddress: e.bindAddr}
+	if e.bound {
+		e.id.LocalPort = e.res.port
+	}
+	e.nic = 0
+	e.sndWnd, e.maxSndWnd = 0, 0
+	e.rcvFin, e.oooFin = false, false
+	e.sndWS, e.rcvWS, e.wsOK, e.sackOK, e.tsOK = 0, 0, false, false, false
+	e.rtt = rttState{}
+	e.cc = nil
+	e.dupAcks, e.inRecovery, e.recoverSet, e.partialSeen = 0, false, false, false
+	e.retries, e.backoff, e.kaProbes, e.ackPending = 0, 0, 0, 0
+	e.retrans, e.bytesAcked, e.bytesReceived = 0, 0, 0
+}
+
 // routeMSS is the MSS the route allows: its MTU (the largest transport
 // packet) less the TCP header (RFC 9293 §3.7.1: MTU − 40 over IPv4
 // without options).
@@ -142,7 +174,7 @@ func (e *endpoint) initLocalLocked() {
 	// Quick ACKs at the start of a connection, as Linux's quickack
 	// mode, so that the peer's slow start is not slowed by delayed
 	// ACKs.
-	e.quickAcks = 16
+	e.quickAcks = quickAckStart
 }
 
 // negotiateLocked takes the peer's SYN options (RFC 9293 §3.7.1; RFC 7323
@@ -212,6 +244,7 @@ func (e *endpoint) synSentLocked(g *segment) {
 	if g.has(header.TCPFlagACK) {
 		// First: the ACK must acknowledge our SYN.
 		if g.ack.LessThanEq(e.iss) || g.ack.GreaterThan(e.sndNxt) {
+			e.p.stats.UnacceptableACK.Inc()
 			if !g.has(header.TCPFlagRST) {
 				e.p.sendRaw(e.id, e.nic, g.ack, 0, header.TCPFlagRST, 0, nil)
 			}
@@ -225,10 +258,15 @@ func (e *endpoint) synSentLocked(g *segment) {
 			e.p.stats.ResetsReceived.Inc()
 			e.p.stats.FailedConnections.Inc()
 			e.resetLocked(tcpip.ErrConnectionRefused, false)
+			return
 		}
+		e.p.stats.SynSentDrops.Inc()
 		return
 	}
 	if !g.has(header.TCPFlagSYN) {
+		// RFC 9293 §3.10.7.3 fifth: "if neither of the SYN or RST
+		// bits is set, then drop the segment and return".
+		e.p.stats.SynSentDrops.Inc()
 		return
 	}
 	e.irs = g.seq

@@ -73,6 +73,7 @@ type endpoint struct {
 
 	// Addressing.
 	bound      bool // holds a port reservation (res)
+	userBound  bool // res comes from Bind (Linux's SOCK_BINDPORT_LOCK)
 	res        reservation
 	registered bool // registered in the demultiplexer under id
 	regFlags   stack.PortFlags
@@ -154,6 +155,7 @@ type endpoint struct {
 	delackAt    tcpip.MonotonicTime
 	keepaliveAt tcpip.MonotonicTime
 	closeAt     tcpip.MonotonicTime // TIME-WAIT end, orphan FIN-WAIT-2 end
+	lingerAt    tcpip.MonotonicTime // SO_LINGER deadline of a closed connection
 	persist     bool                // rtoAt is the persist timer
 	backoff     uint                // exponent of RTO backoff
 	retries     int                 // retransmissions of the oldest segment
@@ -163,12 +165,11 @@ type endpoint struct {
 
 	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
 	ackPending int // full-size segments received and not acknowledged
-	quickAcks  int // segments to acknowledge at once (connection start)
+	quickAcks  int // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
 
 	// Socket options.
 	delay        bool // Nagle (DelayOption); off is TCP_NODELAY
 	cork         bool
-	quickAck     bool
 	maxSeg       int
 	keepalive    bool
 	kaIdle       time.Duration
@@ -300,7 +301,18 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.Network
 }
 
 // deliver processes g under mu, or queues it for the holder of mu.
+//
+// When mu is free the segment is processed at once, after any segment
+// still queued before it, without going through the backlog: an endpoint
+// that never meets contention never allocates a backlog array, which
+// would otherwise stay with it while idle (DESIGN.md principle 6).
 func (e *endpoint) deliver(g segment) {
+	if e.mu.TryLock() {
+		e.drainBacklogLocked()
+		e.handleSegmentLocked(&g)
+		e.unlock()
+		return
+	}
 	e.bmu.Lock()
 	if len(e.backlog) >= maxBacklog {
 		e.bmu.Unlock()
@@ -479,6 +491,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 		return err
 	}
 	e.bound = true
+	e.userBound = true
 	e.res = reservation{netProtos: e.netProtos(), addr: a, port: port, flags: flags, device: device}
 	e.bindAddr, e.bindNIC = a, addr.NIC
 	e.id.LocalPort = port
@@ -494,6 +507,7 @@ func (e *endpoint) releasePortLocked() {
 	r := &e.res
 	e.s.PortManager().ReleasePort(r.netProtos, ProtocolNumber, r.addr, r.port, r.flags, r.device, r.dest)
 	e.bound = false
+	e.userBound = false
 	e.res = reservation{}
 }
 
@@ -599,8 +613,16 @@ func (e *endpoint) closeSendLocked() {
 // Close implements tcpip.Endpoint. A connection with unread data, or with
 // LingerOption{Enabled: true, Timeout: 0}, is reset (RFC 9293 §3.10.4;
 // RFC 2525 §2.17, as Linux); otherwise a FIN is queued and the connection
-// finishes in the background (FIN-WAIT, TIME-WAIT) without its user. Close
-// never blocks: a linger timeout other than 0 is not waited for.
+// finishes in the background (FIN-WAIT, TIME-WAIT) without its user.
+//
+// Close never blocks (the tcpip.Endpoint contract). With a linger timeout
+// above 0 the queued data and the FIN are still sent in the background,
+// and if the connection has not reached CLOSED or TIME-WAIT when the
+// timeout expires (a timer on the stack's Clock), it is reset and counted
+// in TCPStats.AbortOnLinger. Linux resets at the timeout only when
+// close(2) blocks; a non-blocking ustack Close cannot block, so it keeps
+// the one promise SO_LINGER makes that does not need blocking: the
+// connection does not outlive the timeout with unacknowledged data.
 func (e *endpoint) Close() {
 	e.lock()
 	defer e.unlock()
@@ -623,6 +645,10 @@ func (e *endpoint) Close() {
 			return
 		}
 		e.closeSendLocked()
+		if e.linger.Enabled && e.linger.Timeout > 0 {
+			e.lingerAt = e.s.Clock().NowMonotonic().Add(e.linger.Timeout)
+			e.armLocked()
+		}
 		if e.state == StateFinWait2 && e.closeAt.IsZero() {
 			// Already half-closed: the orphan waits for the peer's
 			// FIN only so long (Linux's tcp_fin_timeout).
@@ -642,6 +668,7 @@ func (e *endpoint) Abort() {
 	}
 	e.setErrLocked(tcpip.ErrConnectionAborted)
 	e.cleanupLocked()
+	e.releasePortLocked()
 	e.notifyLocked(tcpip.EventsAll)
 }
 
@@ -669,12 +696,23 @@ func (e *endpoint) resetLocked(err error, sendRST bool) {
 }
 
 // cleanupLocked moves to CLOSED and frees everything: timer, buffers,
-// registration and port.
+// registration and port. The port of an explicitly bound endpoint whose
+// connection attempt failed stays reserved while its user holds it, so
+// that Connect may be retried from it (Linux keeps a port bound with
+// SOCK_BINDPORT_LOCK; an automatically chosen one is released).
 func (e *endpoint) cleanupLocked() {
 	e.setStateLocked(StateClosed)
 	e.stopTimersLocked()
 	e.unregisterLocked()
-	e.releasePortLocked()
+	if !e.userBound || e.userClosed || e.everConn {
+		auto := !e.userBound
+		e.releasePortLocked()
+		if auto && !e.everConn {
+			// As Linux's inet_put_port: the port is no longer
+			// ours, and LocalAddress says so.
+			e.id.LocalPort = 0
+		}
+	}
 	e.sndBuf.Release()
 	e.rcvBuf.Release()
 	for i := range e.ooo {

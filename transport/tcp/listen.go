@@ -50,6 +50,8 @@ func (e *endpoint) listenLocked(g *segment) {
 		// §3.10.7.4 for SYN-RECEIVED from LISTEN); otherwise ignored.
 		if se := l.synQ[g.id]; se != nil && g.seq == se.irs+1 {
 			e.synQDelLocked(g.id)
+		} else {
+			e.p.stats.ListenDrops.Inc()
 		}
 		g.release()
 	case g.has(header.TCPFlagACK):
@@ -58,6 +60,9 @@ func (e *endpoint) listenLocked(g *segment) {
 		e.listenSYNLocked(g)
 		g.release()
 	default:
+		// RFC 9293 §3.10.7.2 fourth: "any other control or
+		// text-bearing segment ... drop the segment and return".
+		e.p.stats.ListenDrops.Inc()
 		g.release()
 	}
 }
@@ -67,6 +72,7 @@ func (e *endpoint) listenLocked(g *segment) {
 func (e *endpoint) listenSYNLocked(g *segment) {
 	l := e.l
 	if g.has(header.TCPFlagFIN) || g.id.RemoteAddress.IsMulticast() {
+		e.p.stats.ListenDrops.Inc()
 		return
 	}
 	if se := l.synQ[g.id]; se != nil {
@@ -74,6 +80,10 @@ func (e *endpoint) listenSYNLocked(g *segment) {
 		// inet_rtx_syn_ack from tcp_check_req).
 		if g.seq == se.irs {
 			e.sendSYNACKLocked(se)
+		} else {
+			// Another SYN for a half-open 4-tuple: the entry
+			// stands until it completes or times out.
+			e.p.stats.ListenDrops.Inc()
 		}
 		return
 	}
@@ -159,6 +169,9 @@ func (e *endpoint) listenACKLocked(g *segment) {
 	se := l.synQ[g.id]
 	if se == nil {
 		if g.has(header.TCPFlagSYN) || !l.cookies {
+			// RFC 9293 §3.10.7.2 second: any ACK to a listener
+			// is bad: <SEQ=SEG.ACK><CTL=RST>.
+			e.p.stats.UnacceptableACK.Inc()
 			e.p.replyRST(g, g.nic)
 			g.release()
 			return
@@ -170,6 +183,7 @@ func (e *endpoint) listenACKLocked(g *segment) {
 			return
 		}
 	} else if g.ack != se.iss+1 || g.has(header.TCPFlagSYN) {
+		e.p.stats.UnacceptableACK.Inc()
 		e.p.replyRST(g, g.nic)
 		g.release()
 		return
@@ -177,6 +191,7 @@ func (e *endpoint) listenACKLocked(g *segment) {
 	if g.seq != se.irs+1 {
 		// RFC 9293 §3.10.7.4 first check, in SYN-RECEIVED: out of
 		// window; acknowledge.
+		e.p.stats.ListenDrops.Inc()
 		g.release()
 		return
 	}
@@ -190,6 +205,7 @@ func (e *endpoint) listenACKLocked(g *segment) {
 	e.synQDelLocked(g.id)
 	c := e.newChildLocked(se, g)
 	if c == nil {
+		e.p.stats.ListenDrops.Inc()
 		g.release()
 		return
 	}
@@ -203,7 +219,7 @@ func (e *endpoint) listenACKLocked(g *segment) {
 func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c := newEndpoint(e.p, e.netProto)
 	c.sndBufSize, c.rcvBufSize = e.sndBufSize, e.rcvBufSize
-	c.delay, c.cork, c.quickAck, c.maxSeg = e.delay, e.cork, e.quickAck, e.maxSeg
+	c.delay, c.cork, c.maxSeg = e.delay, e.cork, e.maxSeg
 	c.keepalive, c.kaIdle, c.kaIntvl, c.kaCount = e.keepalive, e.kaIdle, e.kaIntvl, e.kaCount
 	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName
 	c.bindToDevice = e.bindToDevice

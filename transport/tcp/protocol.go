@@ -22,14 +22,17 @@
 // in StateClosed. Listen/Accept and Connect follow Linux: Connect returns
 // tcpip.ErrConnectStarted and EventOut tells when the handshake ended; the
 // next Connect returns nil or the error (ErrConnectionRefused after an RST
-// or ICMP port unreachable, ErrTimeout after 6 SYN retries). Read and
+// or ICMP port unreachable, ErrTimeout after 6 SYN retries); once a
+// failure was reported, Connect may start a new attempt (Linux). Read and
 // Write never block. Close never blocks either: a connection closed with
 // unread data, or with LingerOption{Enabled: true, Timeout: 0}, is reset;
 // otherwise its FIN is queued and the connection finishes without its
 // user. GetSockOpt(*tcp.InfoOption) returns a TCP_INFO-like Info.
 //
 // Socket options: DelayOption (Nagle, on by default; false is
-// TCP_NODELAY), CorkOption, QuickAckOption, MaxSegOption, KeepAliveOption,
+// TCP_NODELAY), CorkOption, QuickAckOption (one-shot as Linux's
+// TCP_QUICKACK: it enters quick-ACK mode for the next 64 segments; reading
+// it tells whether the mode is still on), MaxSegOption, KeepAliveOption,
 // KeepaliveIdleOption/IntervalOption/CountOption (Linux's 2 h/75 s/9),
 // UserTimeoutOption (RFC 5482), SendBufferSizeOption and
 // ReceiveBufferSizeOption (1 MiB each by default, within
@@ -68,8 +71,10 @@
 //   - An orphaned connection waits 60 s at most in FIN-WAIT-2; data
 //     arriving after Close resets the connection (Linux).
 //   - Congestion control: NewReno (RFC 5681, RFC 6582, RFC 3042 limited
-//     transmit, RFC 6928 initial window of 10 segments) behind the
-//     CongestionControl interface; RegisterCongestionControl adds others.
+//     transmit, RFC 6928 initial window of 10 segments, byte counting
+//     with L = 1, HyStart++ of RFC 9406 in the initial slow start) behind
+//     the CongestionControl interface; RegisterCongestionControl adds
+//     others.
 //
 // # Not implemented
 //
@@ -77,7 +82,8 @@
 // the peer, RFC 2018 §4, but recovery is NewReno's); no D-SACK, RACK-TLP,
 // ECN, urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
 // (no IPv4-mapped dual stack); a linger timeout other than 0 is not waited
-// for; WriteOptions.More holds data only until the next Write without it.
+// for by Close but bounds the background close (see endpoint Close);
+// WriteOptions.More holds data only until the next Write without it.
 package tcp
 
 import (

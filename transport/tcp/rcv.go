@@ -136,14 +136,19 @@ func (e *endpoint) rcvLocked(g *segment) {
 		e.challengeACKLocked()
 		return
 	}
-	// Fifth: ACK.
+	// Fifth: ACK. RFC 9293 §3.10.7.4: "if the ACK bit is off, drop
+	// the segment and return".
 	if !g.has(header.TCPFlagACK) {
+		e.p.stats.NoACKDrops.Inc()
 		return
 	}
 	e.lastRcvAt = now
 	e.kaProbes = 0
 	if e.state == StateSynReceived {
 		if !g.ack.GreaterThan(e.sndUna) || g.ack.GreaterThan(e.sndMax) {
+			// RFC 9293 §3.10.7.4: an unacceptable ACK in
+			// SYN-RECEIVED draws <SEQ=SEG.ACK><CTL=RST>.
+			e.p.stats.UnacceptableACK.Inc()
 			e.p.sendRaw(e.id, e.nic, g.ack, 0, header.TCPFlagRST, 0, nil)
 			return
 		}
@@ -172,6 +177,9 @@ func (e *endpoint) rcvLocked(g *segment) {
 		// RFC 9293 §3.10.7.4 step 7: the peer's FIN was received,
 		// data is ignored. A retransmitted FIN is acknowledged (in
 		// TIME-WAIT the 2·MSL wait restarts).
+		if g.dataLen > 0 {
+			e.p.stats.DataDiscarded.Inc()
+		}
 		if g.has(header.TCPFlagFIN) || g.dataLen > 0 {
 			e.sendACKLocked()
 		}
@@ -190,6 +198,7 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 	// [SND.UNA − MAX.SND.WND, SND.NXT]; others draw an ACK and are
 	// dropped.
 	if g.ack.GreaterThan(e.sndMax) {
+		e.p.stats.UnacceptableACK.Inc()
 		e.sendACKLocked()
 		return false
 	}
@@ -246,7 +255,9 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 // newAckLocked handles an ACK of new data.
 func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	acked := int(e.sndUna.Size(g.ack))
+	e.rtt.last = 0
 	e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
+	sample := e.rtt.last
 	// Drop the acknowledged data from the send buffer.
 	if g.ack.GreaterThan(e.bufSeq) {
 		n := min(int(e.bufSeq.Size(g.ack)), e.sndBuf.Len())
@@ -290,6 +301,9 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 			}
 		}
 	} else {
+		if ro, ok := e.cc.(roundObserver); ok {
+			ro.onRoundAck(g.ack, e.sndMax, sample)
+		}
 		e.cc.OnAck(acked, inflight, e.rtt.srtt)
 	}
 	e.dupAcks = 0
@@ -351,6 +365,7 @@ func (e *endpoint) dupAckLocked() {
 func (e *endpoint) enterTimeWaitLocked(now tcpip.MonotonicTime) {
 	e.setStateLocked(StateTimeWait)
 	e.rtoAt, e.delackAt, e.keepaliveAt = zeroTime, zeroTime, zeroTime
+	e.lingerAt = zeroTime // the close completed (see Close)
 	e.persist = false
 	e.closeAt = now.Add(2 * e.p.getMSL())
 	e.sndBuf.Release()
@@ -368,6 +383,7 @@ func (e *endpoint) dataLocked(g *segment) {
 	if e.shutdown&tcpip.ShutdownRead != 0 && e.userClosed && g.dataLen > 0 {
 		// Data for a closed socket: Linux answers with RST
 		// (tcp_rcv_state_process, "data after close").
+		e.p.stats.DataDiscarded.Inc()
 		e.resetLocked(nil, true)
 		return
 	}
@@ -440,7 +456,7 @@ func (e *endpoint) dataLocked(g *segment) {
 	// every segment during quick-ACK; otherwise within 40 ms.
 	e.ackPending++
 	switch {
-	case filled, e.quickAck, e.quickAcks > 0, e.ackPending >= 2:
+	case filled, e.quickAcks > 0, e.ackPending >= 2:
 		if e.quickAcks > 0 {
 			e.quickAcks--
 		}
@@ -580,6 +596,11 @@ func (e *endpoint) oooDrainLocked() bool {
 			e.ooo[i] = oooSeg{}
 		}
 		e.ooo = e.ooo[:n]
+	}
+	if len(e.ooo) == 0 {
+		// DESIGN.md principle 6: an emptied queue gives its arrays
+		// back; the next reordering allocates them again.
+		e.ooo, e.oooTmp = nil, nil
 	}
 	return moved
 }

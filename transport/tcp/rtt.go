@@ -25,6 +25,7 @@ type rttState struct {
 	rttvar time.Duration
 	rto    time.Duration // 0: InitialRTO
 	valid  bool          // a measurement has been made
+	last   time.Duration // the latest sample, 0 once consumed
 	// Karn's algorithm without timestamps: one segment timed at once,
 	// abandoned when anything is retransmitted.
 	timing   bool
@@ -38,6 +39,7 @@ func (s *rttState) sample(r time.Duration) {
 	if r <= 0 {
 		r = time.Millisecond
 	}
+	s.last = r
 	if !s.valid {
 		s.srtt, s.rttvar, s.valid = r, r/2, true
 	} else {

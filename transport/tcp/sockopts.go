@@ -6,6 +6,28 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
+// Quick-ACK mode (RFC 1122 §4.2.3.2 and RFC 5681 §4.2 let a receiver
+// delay ACKs, within 500 ms and for at most every second full-size
+// segment; acknowledging at once is always allowed): while quickAcks > 0 every data segment is acknowledged at once
+// and counts one down; then delayed ACKs (every second segment, 40 ms)
+// resume.
+const (
+	// quickAckStart is the quick-ACK budget of a new connection, as
+	// Linux's TCP_MAX_QUICKACKS.
+	quickAckStart = 16
+	// quickAckOption is the budget QuickAckOption(true) gives. Like
+	// Linux's TCP_QUICKACK, the option is not sticky: it enters
+	// quick-ACK mode, which ends by itself once that many segments were
+	// acknowledged at once (or at QuickAckOption(false)), and GetSockOpt
+	// reports whether the mode is still on. The budget is larger than
+	// Linux's 16 because Linux also leaves its interactive ("pingpong")
+	// delayed-ACK mode, and then acknowledges any run over one MSS at
+	// once, while ustack has a single mode: 64 segments keeps a request
+	// and its response exchanges quick without doubling the ACK rate of
+	// a bulk transfer forever when the user forgets the option.
+	quickAckOption = 64
+)
+
 // InfoOption is the GetSockOpt argument that reads the connection's Info
 // (TCP_INFO).
 type InfoOption Info
@@ -69,8 +91,13 @@ func (e *endpoint) SetSockOpt(opt any) error {
 			e.sendDataLocked()
 		}
 	case tcpip.QuickAckOption:
-		e.quickAck = bool(v)
-		if e.quickAck && e.ackPending > 0 && e.state.synchronized() {
+		// One-shot, as Linux's TCP_QUICKACK (see quickAckOption).
+		if !v {
+			e.quickAcks = 0
+			break
+		}
+		e.quickAcks = max(e.quickAcks, quickAckOption)
+		if e.ackPending > 0 && e.state.synchronized() {
 			e.sendACKLocked()
 		}
 	case tcpip.MaxSegOption:
@@ -139,7 +166,7 @@ func (e *endpoint) GetSockOpt(opt any) error {
 	case *tcpip.CorkOption:
 		*v = tcpip.CorkOption(e.cork)
 	case *tcpip.QuickAckOption:
-		*v = tcpip.QuickAckOption(e.quickAck)
+		*v = tcpip.QuickAckOption(e.quickAcks > 0)
 	case *tcpip.MaxSegOption:
 		if e.sndMSS > 0 {
 			*v = tcpip.MaxSegOption(e.sndMSS)

@@ -32,6 +32,7 @@ func (e *endpoint) armLocked() {
 		e.keepaliveAt = zeroTime
 	}
 	at := earliest(earliest(e.rtoAt, e.delackAt), earliest(e.keepaliveAt, e.closeAt))
+	at = earliest(at, e.lingerAt)
 	if at == e.timerAt {
 		return
 	}
@@ -56,6 +57,7 @@ func (e *endpoint) armLocked() {
 // stopTimersLocked clears every deadline and stops the timer.
 func (e *endpoint) stopTimersLocked() {
 	e.rtoAt, e.delackAt, e.keepaliveAt, e.closeAt = zeroTime, zeroTime, zeroTime, zeroTime
+	e.lingerAt = zeroTime
 	e.persist = false
 	e.timerAt = zeroTime
 	if e.timer != nil {
@@ -70,6 +72,17 @@ func (e *endpoint) onTimer() {
 	e.timerAt = zeroTime
 	now := e.s.Clock().NowMonotonic()
 	due := func(t tcpip.MonotonicTime) bool { return !t.IsZero() && !now.Before(t) }
+	if due(e.lingerAt) {
+		e.lingerAt = zeroTime
+		// SO_LINGER's timeout (see Close): a connection not yet in
+		// CLOSED or TIME-WAIT is aborted with an RST (RFC 9293
+		// §3.10.5 ABORT call).
+		if e.state != StateClosed && e.state != StateTimeWait {
+			e.p.stats.AbortOnLinger.Inc()
+			e.resetLocked(tcpip.ErrConnectionAborted, true)
+			return
+		}
+	}
 	if due(e.closeAt) {
 		e.closeAt = zeroTime
 		// TIME-WAIT over (RFC 9293 §3.10.8), or an orphan waited

@@ -1,0 +1,132 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ustack-go/ustack/seqnum"
+)
+
+const testMSS = 1000
+
+// hsAcks plays n ACKs on r, each acknowledging one MSS with the RTT
+// sample rtt while inflight segments are outstanding after it: a round
+// trip lasts inflight ACKs.
+func hsAcks(r *newReno, una *seqnum.Value, n, inflight int, rtt time.Duration) {
+	for range n {
+		*una = una.Add(testMSS)
+		r.onRoundAck(*una, una.Add(seqnum.Size(inflight*testMSS)), rtt)
+		r.OnAck(testMSS, 0, rtt)
+	}
+}
+
+// RFC 5681 §3.1: ssthresh starts arbitrarily high, slow start adds at
+// most one SMSS per ACK (eq. 2, L = 1 of RFC 3465) and stops at ssthresh.
+func TestNewRenoSlowStartByteCounting(t *testing.T) {
+	r := NewNewReno(testMSS).(*newReno)
+	if r.Cwnd() != 10*testMSS || r.Ssthresh() < 1<<30 {
+		t.Fatalf("initial cwnd %d ssthresh %d", r.Cwnd(), r.Ssthresh())
+	}
+	r.OnAck(3*testMSS, 0, 0) // a stretch ACK counts one SMSS
+	if r.Cwnd() != 11*testMSS {
+		t.Fatalf("cwnd %d after a stretch ACK, want %d", r.Cwnd(), 11*testMSS)
+	}
+	r.OnAck(100, 0, 0) // a small ACK counts its bytes
+	if r.Cwnd() != 11*testMSS+100 {
+		t.Fatalf("cwnd %d", r.Cwnd())
+	}
+	r.ssthresh = 12 * testMSS
+	r.OnAck(testMSS, 0, 0)
+	r.OnAck(testMSS, 0, 0)
+	// At ssthresh: congestion avoidance (about one MSS per window).
+	c := r.Cwnd()
+	r.OnAck(testMSS, 0, 0)
+	if r.Cwnd() != c {
+		t.Fatalf("congestion avoidance grew cwnd by %d on one ACK", r.Cwnd()-c)
+	}
+}
+
+// RFC 6582 §3.2: fast recovery sets ssthresh to half the flight, and
+// the full acknowledgment leaves cwnd at min(ssthresh, FlightSize+SMSS).
+func TestNewRenoRecoveryExit(t *testing.T) {
+	r := NewNewReno(testMSS).(*newReno)
+	r.OnLoss(40 * testMSS)
+	if r.Ssthresh() != 20*testMSS || r.Cwnd() != 23*testMSS {
+		t.Fatalf("after loss cwnd %d ssthresh %d", r.Cwnd(), r.Ssthresh())
+	}
+	r.OnDupAck()
+	r.OnPartialAck(5 * testMSS)
+	r.OnRecoveryExit(30 * testMSS)
+	if r.Cwnd() != 20*testMSS {
+		t.Fatalf("exit cwnd %d, want ssthresh %d", r.Cwnd(), 20*testMSS)
+	}
+	r.OnLoss(40 * testMSS)
+	r.OnRecoveryExit(2 * testMSS)
+	if r.Cwnd() != 3*testMSS {
+		t.Fatalf("exit cwnd %d, want FlightSize+SMSS %d", r.Cwnd(), 3*testMSS)
+	}
+	if !r.hs.done {
+		t.Fatal("HyStart++ still on after a loss (RFC 9406 §4.2)")
+	}
+}
+
+// RFC 9406 §4.2: a round whose minimum RTT exceeds the previous round's
+// by the threshold enters CSS (a quarter of the growth); CSS_ROUNDS
+// rounds later ssthresh = cwnd.
+func TestHyStartCSSThenAvoidance(t *testing.T) {
+	r := NewNewReno(testMSS).(*newReno)
+	una := seqnum.Value(1000)
+	hsAcks(r, &una, 10, 10, 20*time.Millisecond) // round 1: 20 ms
+	hsAcks(r, &una, 20, 20, 20*time.Millisecond) // round 2: 20 ms
+	if r.hs.css {
+		t.Fatal("CSS without a delay increase")
+	}
+	// Round 3: 25 ms ≥ 20 ms + max(4 ms, 20/8 ms), seen after
+	// N_RTT_SAMPLE samples.
+	hsAcks(r, &una, 7, 40, 25*time.Millisecond)
+	if r.hs.css {
+		t.Fatal("CSS before N_RTT_SAMPLE samples")
+	}
+	hsAcks(r, &una, 1, 40, 25*time.Millisecond)
+	if !r.hs.css {
+		t.Fatal("no CSS after a 5 ms increase")
+	}
+	c := r.Cwnd()
+	r.OnAck(4*testMSS, 0, 0)
+	if got := r.Cwnd() - c; got != testMSS/4 {
+		t.Fatalf("CSS growth %d, want %d", got, testMSS/4)
+	}
+	hsAcks(r, &una, 32, 40, 25*time.Millisecond) // the rest of round 3
+	// Rounds 4 to 7 in CSS; the first ACK of round 8 ends CSS.
+	for i := range hsCSSRounds - 1 {
+		hsAcks(r, &una, 40, 40, 26*time.Millisecond)
+		if r.Ssthresh() < 1<<30 || !r.hs.css {
+			t.Fatalf("left CSS after %d rounds", i+2)
+		}
+	}
+	hsAcks(r, &una, 1, 40, 26*time.Millisecond)
+	if r.Ssthresh() != r.Cwnd() || !r.hs.done {
+		t.Fatalf("after CSS: cwnd %d ssthresh %d done %v", r.Cwnd(), r.Ssthresh(), r.hs.done)
+	}
+}
+
+// RFC 9406 §4.2: an RTT below the CSS baseline was jitter: slow start
+// resumes.
+func TestHyStartCSSSpuriousReturnsToSlowStart(t *testing.T) {
+	r := NewNewReno(testMSS).(*newReno)
+	una := seqnum.Value(1)
+	hsAcks(r, &una, 10, 10, 20*time.Millisecond)
+	hsAcks(r, &una, 20, 20, 30*time.Millisecond)
+	if !r.hs.css {
+		t.Fatal("no CSS after a 10 ms increase")
+	}
+	hsAcks(r, &una, 8, 40, 21*time.Millisecond)
+	if r.hs.css {
+		t.Fatal("still in CSS after an RTT below the baseline")
+	}
+	c := r.Cwnd()
+	r.OnAck(testMSS, 0, 0)
+	if r.Cwnd()-c != testMSS {
+		t.Fatalf("slow start growth %d after CSS ended", r.Cwnd()-c)
+	}
+}
