@@ -147,6 +147,23 @@ type endpoint struct {
 	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
 	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
 	partialSeen bool         // a partial ACK was seen in this recovery
+	highRxt     seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
+	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
+	rescueSet   bool
+	rxtSndMax   seqnum.Value // SND.MAX at the last retransmission of the recovery
+
+	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
+	// response), see sack.go.
+	undoArmed    bool       // the last SACK recovery may still be undone
+	undoCwnd     int        // cwnd before the recovery
+	undoSsthresh int        // ssthresh before the recovery
+	undoRxt      []seqRange // retransmissions of the episode not yet D-SACKed
+	undoDSACKs   int        // retransmissions D-SACKed
+
+	// D-SACK to report in the next ACK (RFC 2883 §4), valid if
+	// dsackPending.
+	dsackPending bool
+	dsackBlock   header.SACKBlock
 
 	// Timers: one clock timer for every deadline (zero: not armed).
 	timer       tcpip.Timer
@@ -720,6 +737,7 @@ func (e *endpoint) cleanupLocked() {
 	}
 	e.ooo, e.oooBytes = nil, 0
 	e.sacked = nil
+	e.undoRxt = nil
 	e.finQueued = false
 	e.route = nil
 }

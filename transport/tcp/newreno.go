@@ -127,3 +127,13 @@ func (r *newReno) OnRTO(inflight int) {
 	r.acc = 0
 	r.hs.stop()
 }
+
+var _ ccUndoer = (*newReno)(nil)
+
+// undo restores the window after a spurious fast retransmit (RFC 4015
+// §3.2): cwnd and ssthresh go back to their values before the recovery,
+// never below their current ones.
+func (r *newReno) undo(cwnd, ssthresh int) {
+	r.cwnd = max(r.cwnd, cwnd)
+	r.ssthresh = max(r.ssthresh, ssthresh)
+}

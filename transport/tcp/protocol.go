@@ -78,9 +78,12 @@
 //
 // # Not implemented
 //
-// The sender does not use SACK information (SACK blocks are generated for
-// the peer, RFC 2018 §4, but recovery is NewReno's); no D-SACK, RACK-TLP,
-// ECN, urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
+// With SACK, loss recovery is RFC 6675's (pipe, NextSeg, rescue
+// retransmission; sack.go) with NewReno's window rules and no RFC 6937
+// PRR; D-SACKs (RFC 2883) are sent and received, and a fast retransmit
+// they show spurious is undone (RFC 3708, RFC 4015's response, without
+// DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
+// retransmission or a lost tail waits for the RTO. No ECN, urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
 // (no IPv4-mapped dual stack); a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.

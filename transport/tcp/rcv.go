@@ -90,7 +90,8 @@ func (e *endpoint) rcvLocked(g *segment) {
 	// space; it is acknowledged (unless RST) and dropped.
 	if e.tsOK && g.opts.HasTimestamps && !g.has(header.TCPFlagRST) &&
 		int32(g.opts.TSVal-e.tsRecent) < 0 &&
-		now.Sub(e.tsRecentAt).Milliseconds() < pawsIdleMs {
+		now.Sub(e.tsRecentAt).Milliseconds() < pawsIdleMs &&
+		!e.pawsDisorderedACKLocked(g) {
 		e.p.stats.PAWSRejected.Inc()
 		e.sendACKLocked()
 		return
@@ -98,6 +99,11 @@ func (e *endpoint) rcvLocked(g *segment) {
 	// First: sequence number.
 	if !e.acceptableLocked(g) {
 		e.p.stats.OutOfWindow.Inc()
+		if e.sackOK && g.dataLen > 0 && g.seq.LessThan(e.rcvNxt) {
+			// RFC 2883 §4: the duplicate is reported in the
+			// first SACK block of the ACK it draws.
+			e.dsackSetLocked(g.seq, g.seq.Add(seqnum.Size(min(g.dataLen, int(g.seq.Size(e.rcvNxt))))))
+		}
 		if !g.has(header.TCPFlagRST) {
 			e.sendACKLocked()
 		}
@@ -207,13 +213,24 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 		return false
 	}
 	wnd := uint32(g.wnd) << e.sndWS
-	e.sackUpdateLocked(g)
+	sacked := e.sackUpdateLocked(g)
 	if g.ack.GreaterThan(e.sndUna) {
 		e.newAckLocked(g, now)
 	} else if g.ack == e.sndUna && g.dataLen == 0 && !g.has(header.TCPFlagFIN) &&
-		wnd == e.sndWnd && e.sndMax != e.sndUna {
-		// RFC 5681 §2: a duplicate ACK.
+		wnd == e.sndWnd && e.sndMax != e.sndUna &&
+		(sacked || !e.sackOK || g.opts.NumSACKBlocks == 0) {
+		// RFC 5681 §2: a duplicate ACK. RFC 6675 §2: with SACK, one
+		// whose SACK option tells nothing new (a lone D-SACK, RFC
+		// 2883: a duplicate segment reached the peer) is not.
 		e.dupAckLocked()
+	}
+	// RFC 6675 §5 (3): IsLost(HighACK + 1) starts recovery before
+	// DupThresh duplicate ACKs (several SACKed segments per ACK, or
+	// lost ACKs); as RFC 6582 §3.2 step 1, not below the previous
+	// recovery point.
+	if sacked && e.sackOK && !e.inRecovery && e.sndMax != e.sndUna &&
+		!(e.recoverSet && e.sndUna.LessThan(e.recover)) && e.sackIsLostLocked(e.sndUna) {
+		e.sackEnterRecoveryLocked()
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ, or equal
 	// and SND.WL2 ≤ SEG.ACK).
@@ -281,9 +298,20 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	inflight := int(e.sndUna.Size(e.sndMax))
 	if e.inRecovery {
 		if !g.ack.LessThan(e.recover) {
-			// RFC 6582 §3.2 step 3: full acknowledgment.
+			// RFC 6582 §3.2 step 3, RFC 6675 §5: full
+			// acknowledgment, HighACK ≥ RecoveryPoint.
 			e.inRecovery = false
 			e.cc.OnRecoveryExit(inflight)
+			e.sackMaybeUndoLocked()
+		} else if e.sackOK {
+			// RFC 6675 §5 (A), (C): a cumulative ACK in recovery
+			// shrinks the pipe; the algorithm sees it as a partial
+			// ACK. The timer restarts on each (RFC 6298 §5.3, below:
+			// RFC 6582's "impatient" single restart is NewReno's,
+			// whose recovery repairs one hole per round trip; SACK
+			// recovery repairs many and may last several RTOs).
+			e.cc.OnPartialAck(acked)
+			e.sackRecoverySendLocked()
 		} else {
 			// Step 5: partial acknowledgment: retransmit the next
 			// hole, deflate, and restart the timer for the first
@@ -291,8 +319,6 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 			// what was already retransmitted in this recovery.
 			if !e.rexmitNext.GreaterThan(e.sndUna) {
 				e.retransmitHeadLocked()
-			} else {
-				e.sackRetransmitLocked()
 			}
 			e.cc.OnPartialAck(acked)
 			if !e.partialSeen {
@@ -334,16 +360,22 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 func (e *endpoint) dupAckLocked() {
 	e.dupAcks++
 	switch {
+	case e.inRecovery && e.sackOK:
+		// RFC 6675 §5 (A), (C): the scoreboard was updated; send
+		// what the pipe allows.
+		e.sackRecoverySendLocked()
 	case e.inRecovery:
 		e.cc.OnDupAck()
-		// Each duplicate ACK says a segment left the network: with
-		// SACK, fill the next hole (RFC 6675 §5 NextSeg rule 1).
-		e.sackRetransmitLocked()
-	case e.dupAcks == 3:
+	case e.dupAcks == sackDupThresh:
 		// RFC 6582 §3.2 step 1: no new recovery while the ACK is
 		// below the previous recovery point (the loss belongs to a
 		// window already recovered, or to an RTO's go-back-N).
 		if e.recoverSet && e.sndUna.LessThan(e.recover) {
+			return
+		}
+		if e.sackOK {
+			// RFC 6675 §5 (2): DupAcks ≥ DupThresh.
+			e.sackEnterRecoveryLocked()
 			return
 		}
 		e.inRecovery = true
@@ -353,9 +385,6 @@ func (e *endpoint) dupAckLocked() {
 		e.p.stats.FastRetransmits.Inc()
 		e.p.stats.FastRecovery.Inc()
 		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
-		if len(e.sacked) > 0 {
-			e.p.stats.SACKRecovery.Inc()
-		}
 		e.retransmitHeadLocked()
 		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
 	}
@@ -396,6 +425,11 @@ func (e *endpoint) dataLocked(g *segment) {
 		if k > data.Len() {
 			// Only the FIN may be new.
 			k = data.Len()
+		}
+		if k > 0 && e.sackOK {
+			// RFC 2883 §4: the part received before is reported
+			// as a D-SACK.
+			e.dsackSetLocked(seq, seq.Add(seqnum.Size(k)))
 		}
 		data.TrimFront(k)
 		seq = seq.Add(seqnum.Size(k))
@@ -456,7 +490,7 @@ func (e *endpoint) dataLocked(g *segment) {
 	// every segment during quick-ACK; otherwise within 40 ms.
 	e.ackPending++
 	switch {
-	case filled, e.quickAcks > 0, e.ackPending >= 2:
+	case filled, e.dsackPending, e.quickAcks > 0, e.ackPending >= 2:
 		if e.quickAcks > 0 {
 			e.quickAcks--
 		}
@@ -507,7 +541,12 @@ func (e *endpoint) oooInsertLocked(seq seqnum.Value, data *buffer.Buffer) {
 		case !sEnd.GreaterThan(seq) || !s.seq.LessThan(end):
 			// Disjoint.
 		case !s.seq.GreaterThan(seq) && !sEnd.LessThan(end):
-			// Already held.
+			// Already held: RFC 2883 §4 reports it as a D-SACK,
+			// followed by the block that holds it.
+			if e.sackOK {
+				e.dsackSetLocked(seq, end)
+				e.lastOOOSeq = s.seq
+			}
 			data.Release()
 			return
 		case !s.seq.GreaterThan(seq):
@@ -603,4 +642,28 @@ func (e *endpoint) oooDrainLocked() bool {
 		e.ooo, e.oooTmp = nil, nil
 	}
 	return moved
+}
+
+// dsackSetLocked records the duplicate [s, t) for the next ACK's first
+// SACK block (RFC 2883 §4).
+func (e *endpoint) dsackSetLocked(s, t seqnum.Value) {
+	e.dsackPending = true
+	e.dsackBlock = header.SACKBlock{Start: s, End: t}
+}
+
+// pawsDisorderedACKLocked reports whether g is a pure ACK that PAWS may
+// let through although its timestamp is older than TS.Recent, as Linux's
+// tcp_disordered_ack does (RFC 7323 §5.3 leaves room for it: PAWS guards
+// data against wrapped sequence numbers, and an ACK without data carries
+// none): no data and no SYN, FIN or RST, SEG.SEQ = RCV.NXT, SEG.ACK =
+// SND.UNA (a duplicate ACK, which may carry SACK blocks), the window
+// unchanged, and a timestamp that trails TS.Recent by less than one RTO
+// (in milliseconds, our timestamp unit; a peer with a slower clock is
+// covered all the more).
+func (e *endpoint) pawsDisorderedACKLocked(g *segment) bool {
+	return g.dataLen == 0 && !g.has(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) &&
+		g.has(header.TCPFlagACK) &&
+		g.seq == e.rcvNxt && g.ack == e.sndUna &&
+		uint32(g.wnd)<<e.sndWS == e.sndWnd &&
+		int64(e.tsRecent-g.opts.TSVal) <= e.rtoLocked().Milliseconds()
 }

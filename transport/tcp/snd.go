@@ -83,7 +83,7 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 		if e.tsOK && flags&header.TCPFlagRST == 0 {
 			ob.AddTimestamps(e.tsNowLocked(), e.tsRecent)
 		}
-		if e.sackOK && len(e.ooo) > 0 && flags&header.TCPFlagRST == 0 {
+		if e.sackOK && (len(e.ooo) > 0 || e.dsackPending) && flags&header.TCPFlagRST == 0 {
 			ob.AddSACKBlocks(e.sackBlocksLocked())
 		}
 		wnd = e.rcvWindowLocked()
@@ -155,12 +155,34 @@ func (e *endpoint) sendDataLocked() {
 	default:
 		return
 	}
+	if e.inRecovery && e.sackOK {
+		// RFC 6675 §5 (C): during SACK recovery the pipe decides
+		// what is sent (sack.go).
+		e.sackRecoverySendLocked()
+		e.armLocked()
+		return
+	}
 	for {
+		// RFC 6675 §5.1: after an RTO the retransmissions skip the
+		// ranges the receiver SACKed, which are not in flight.
+		skipLimit, goBack := e.sackSkipLocked()
 		off := int(e.bufSeq.Size(e.sndNxt))
 		avail := e.sndBuf.Len() - off
 		inflight := int(e.sndUna.Size(e.sndNxt))
+		clipped := false
+		if goBack {
+			inflight -= e.sackedBytesLocked(e.sndUna, e.sndNxt)
+			if skipLimit >= 0 && skipLimit < avail {
+				avail, clipped = skipLimit, true
+			}
+		}
 		wnd := min(int(e.sndWnd), e.cc.Cwnd()+e.limitedTransmitLocked())
 		usable := wnd - inflight
+		if goBack {
+			// The peer's window bounds the right edge, SACKed
+			// bytes included.
+			usable = min(e.cc.Cwnd()-inflight, int(e.sndWnd)-int(e.sndUna.Size(e.sndNxt)))
+		}
 		if avail <= 0 {
 			if e.finQueued && e.sndNxt == e.finSeqLocked() {
 				// RFC 9293 §3.10.4: the FIN follows the data.
@@ -187,8 +209,8 @@ func (e *endpoint) sendDataLocked() {
 			}
 			n = usable
 		}
-		last := n == avail
-		if n < e.sndMSS {
+		last := n == avail && !clipped
+		if n < e.sndMSS && !clipped {
 			if e.cork && !e.finQueued {
 				break
 			}
@@ -281,6 +303,11 @@ func (e *endpoint) sendSYNLocked() {
 // endpoint's array.
 func (e *endpoint) sackBlocksLocked() []header.SACKBlock {
 	b := e.sackBuf[:0]
+	if e.dsackPending {
+		// RFC 2883 §4: a D-SACK block comes first, once.
+		e.dsackPending = false
+		b = append(b, e.dsackBlock)
+	}
 	first := -1
 	for i := range e.ooo {
 		s := &e.ooo[i]

@@ -160,9 +160,14 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	inflight := int(e.sndUna.Size(e.sndMax))
 	e.cc.OnRTO(inflight)
 	e.inRecovery = false
-	// RFC 2018 §8: after a timeout the SACKed bits are cleared (the
-	// receiver may have reneged).
-	e.sacked = e.sacked[:0]
+	e.undoArmed = false
+	// RFC 6675 §5.1: the scoreboard is kept, so that the go-back-N
+	// retransmission skips what the receiver holds (snd.go). RFC 2018
+	// §8 allows the receiver to renege: from the second timeout of the
+	// same segment on, the SACKed bits are cleared.
+	if e.retries > 1 {
+		e.sacked = e.sacked[:0]
+	}
 	e.recover = e.sndMax // RFC 6582 §3.2 step 4: no fast recovery until then
 	e.dupAcks = 0
 	// Go back N: resend from SND.UNA as the window allows.
