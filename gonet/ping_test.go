@@ -26,6 +26,12 @@ func TestPing(t *testing.T) {
 			t.Errorf("reply %d = %+v; want seq %d from %v, 1000 bytes, RTT > 0", i, r, i+1, addrB)
 		}
 	}
+	// B counts a reply once its link took it, which may be after A has
+	// already read it: wait for the counter rather than race it.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Stats().ICMPv4.Sent.EchoReply.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if got := b.Stats().ICMPv4.Sent.EchoReply.Load(); got != 3 {
 		t.Errorf("B sent %d echo replies, want 3", got)
 	}
