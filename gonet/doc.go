@@ -1,12 +1,27 @@
 // Package gonet adapts ustack's endpoints to package net's interfaces, so
 // that code written for the operating system's sockets runs over a ustack
-// Stack: a UDPConn is a net.PacketConn, and a net.Conn once connected, and
-// Ping sends ICMP echo requests as ping(8) does.
+// Stack: a TCPConn is a net.Conn and a TCPListener a net.Listener, a UDPConn
+// is a net.PacketConn, and a net.Conn once connected, and Ping sends ICMP
+// echo requests as ping(8) does.
 //
 //	conn, err := gonet.DialUDP(s, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:7"), 0)
 //	…
 //	conn.Write([]byte("hello"))
 //	n, err := conn.Read(buf)
+//
+// Streams work the same way, and whatever runs over a net.Listener or a
+// net.Conn runs over them: net/http, crypto/tls.
+//
+//	l, err := gonet.ListenTCP(s, netip.MustParseAddrPort("0.0.0.0:80"), 0)
+//	…
+//	go http.Serve(l, handler)
+//
+//	conn, err := gonet.DialTCP(s, netip.MustParseAddrPort("192.0.2.2:80"))
+//
+// A stream's Write blocks until the endpoint has taken the whole buffer;
+// Read returns io.EOF at the end of the stream, and CloseWrite and
+// CloseRead shut one direction down (a half-close). DialContextTCP aborts
+// the handshake when its context ends.
 //
 // # Blocking
 //
@@ -36,19 +51,21 @@
 //
 // # Errors
 //
-// Every error is a *net.OpError whose Net is "udp" (or "ip4:icmp" and
-// "ip6:ipv6-icmp" for Ping), whose Source and Addr are the local and
-// remote addresses as package net types, and whose Err is the cause: one of
-// ustack's tcpip errors, which errors.Is matches against the syscall.Errno
-// a socket would return (errors.Is(err, syscall.ECONNREFUSED)),
-// os.ErrDeadlineExceeded, net.ErrClosed after Close, or the context's error
-// for calls that take one.
+// Every error is a *net.OpError whose Net is "tcp" or "udp" (or
+// "ip4:icmp" and "ip6:ipv6-icmp" for Ping), whose Source and Addr are the
+// local and remote addresses as package net types, and whose Err is the
+// cause: one of ustack's tcpip errors, which errors.Is matches against the
+// syscall.Errno a socket would return (errors.Is(err,
+// syscall.ECONNREFUSED)), os.ErrDeadlineExceeded, net.ErrClosed after
+// Close, or the context's error for calls that take one. The end of a
+// stream is the exception: Read returns io.EOF itself, as package net does.
 //
 // # Addresses
 //
-// The API takes netip addresses. The network protocol argument of DialUDP
-// and ListenUDP is tcpip.IPv4ProtocolNumber or IPv6ProtocolNumber, or 0 to
-// pick it from the addresses. An IPv6 zone (fe80::1%eth0) names the NIC by
-// its name or its number. LocalAddr and RemoteAddr return *net.UDPAddr
+// The API takes netip addresses. The network protocol argument of
+// DialContextTCP, ListenTCP, DialUDP and ListenUDP is
+// tcpip.IPv4ProtocolNumber or IPv6ProtocolNumber, or 0 to pick it from the
+// addresses. An IPv6 zone (fe80::1%eth0) names the NIC by its name or its
+// number. LocalAddr and RemoteAddr return *net.TCPAddr and *net.UDPAddr
 // values built from the netip addresses.
 package gonet

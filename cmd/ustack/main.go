@@ -1,7 +1,7 @@
 // Command ustack runs ustack, the user-space TCP/IP stack, from the command
 // line.
 //
-//	ustack serve --tap NAME --addr CIDR …   serve echo and discard on a TAP device
+//	ustack serve --tap NAME --addr CIDR …   serve echo, discard, chargen and HTTP on a TAP device
 //
 // Run `ustack serve -h` for the flags of a subcommand.
 package main
@@ -25,7 +25,8 @@ func main() {
 const usage = `usage: ustack <command> [flags]
 
 Commands:
-  serve   bring ustack up on a TAP device and serve UDP echo and discard
+  serve   bring ustack up on a TAP device and serve echo and discard (UDP
+          and TCP), chargen and HTTP (TCP)
           (` + serve.Usage + `)
 
 Run "ustack <command> -h" for a command's flags.

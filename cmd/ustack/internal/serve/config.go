@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
 
 // Usage is the command line of `ustack serve`.
-const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [-v]"
+const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
 
 // Route is a route of the command line: a destination prefix through a
 // gateway, or on-link if Gateway is the zero Addr.
@@ -56,7 +57,18 @@ type Config struct {
 	// broadcast address (ping -b), which it ignores by default as Linux
 	// does (net.ipv4.icmp_echo_ignore_broadcasts=1).
 	EchoBroadcast bool
-	// Verbose logs every datagram the services handle.
+	// TCPCongestionControl, if not empty, names the congestion control
+	// algorithm of TCP connections (as Linux's
+	// net.ipv4.tcp_congestion_control).
+	TCPCongestionControl string
+	// SACK, if not nil, enables or disables selective acknowledgements
+	// (RFC 2018) as net.ipv4.tcp_sack does; nil keeps TCP's default.
+	SACK *bool
+	// TCPSendBuffer and TCPReceiveBuffer, if positive, are the default
+	// send and receive buffer sizes of TCP connections, in bytes.
+	TCPSendBuffer    int
+	TCPReceiveBuffer int
+	// Verbose logs every datagram and connection the services handle.
 	Verbose bool
 }
 
@@ -82,9 +94,11 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	fs.SetOutput(output)
 	fs.Usage = func() {
 		fmt.Fprintf(output, "usage: %s\n\n", Usage)
-		fmt.Fprintf(output, "Brings ustack up on a TAP device and serves UDP echo (port 7, RFC 862) and\n")
-		fmt.Fprintf(output, "discard (port 9, RFC 863); the stack answers ping and ARP. Prints \"ready\"\n")
-		fmt.Fprintf(output, "once it answers; on SIGINT or SIGTERM it stops and prints its counters.\n\n")
+		fmt.Fprintf(output, "Brings ustack up on a TAP device and serves echo (port 7, RFC 862) and\n")
+		fmt.Fprintf(output, "discard (port 9, RFC 863) over UDP and TCP, chargen (port 19, RFC 864)\n")
+		fmt.Fprintf(output, "and HTTP (port 80: GET /bytes/N, POST /sha256, GET /) over TCP; the stack\n")
+		fmt.Fprintf(output, "answers ping and ARP. Prints \"ready\" once it answers; on SIGINT or\n")
+		fmt.Fprintf(output, "SIGTERM it stops and prints its counters.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.TAP, "tap", "", "name of the TAP device `NAME` to attach to, created if it does not exist")
@@ -126,7 +140,18 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	fs.Float64Var(&cfg.Loss, "loss", 0, "lose each frame with probability `P` (0 to 1), in both directions")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed `N` of the random losses")
 	fs.BoolVar(&cfg.EchoBroadcast, "echo-broadcast", false, "answer echo requests sent to a broadcast address (ping -b)")
-	fs.BoolVar(&cfg.Verbose, "v", false, "log every datagram served")
+	fs.StringVar(&cfg.TCPCongestionControl, "tcp-cc", "", "TCP congestion control algorithm `NAME` (default: TCP's)")
+	fs.BoolFunc("sack", "enable (--sack=true) or disable (--sack=false) TCP selective acknowledgements (default: TCP's)", func(s string) error {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		cfg.SACK = &v
+		return nil
+	})
+	fs.IntVar(&cfg.TCPSendBuffer, "tcp-sndbuf", 0, "default TCP send buffer size `N` in bytes (default: TCP's)")
+	fs.IntVar(&cfg.TCPReceiveBuffer, "tcp-rcvbuf", 0, "default TCP receive buffer size `N` in bytes (default: TCP's)")
+	fs.BoolVar(&cfg.Verbose, "v", false, "log every datagram and connection served")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, err
@@ -157,6 +182,17 @@ func (cfg *Config) validate() error {
 	// bytes without further fragmentation; no link may have less.
 	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) {
 		return usagef("--mtu %d: want 68 to 65535", cfg.MTU)
+	}
+	if cfg.TCPSendBuffer < 0 || cfg.TCPReceiveBuffer < 0 {
+		return usagef("--tcp-sndbuf and --tcp-rcvbuf take a positive number of bytes")
+	}
+	if tcpSupport == nil && cfg.tcpFlagsSet() {
+		return usagef("--tcp-cc, --sack, --tcp-sndbuf and --tcp-rcvbuf: this ustack is built without TCP")
+	}
+	if tcpSupport != nil && tcpSupport.options != nil {
+		if _, err := tcpSupport.options(*cfg); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	if cfg.Loss < 0 || cfg.Loss > 1 {
 		return usagef("--loss %v: want a probability from 0 to 1", cfg.Loss)

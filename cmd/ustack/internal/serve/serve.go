@@ -1,12 +1,14 @@
 // Package serve is `ustack serve`: it brings a ustack Stack up on a TAP
-// device and serves the classic diagnostic services over it, UDP echo
-// (RFC 862, port 7) and UDP discard (RFC 863, port 9); the stack itself
-// answers ARP and ping. It is a package of its own so that tests run it in
+// device and serves the classic diagnostic services over it, echo (RFC
+// 862, port 7) and discard (RFC 863, port 9) over UDP and TCP, and over TCP
+// chargen (RFC 864, port 19) and HTTP (port 80: GET /bytes/N, POST /sha256
+// and a status page at /); the stack itself answers ARP and ping. It is a package of its own so that tests run it in
 // their process (Run, or Start for a Server they can inspect) as well as
 // through the built binary.
 //
 // The services are ordinary user code of the stack: each runs in its own
-// goroutine over a gonet.UDPConn.
+// goroutine over a gonet.UDPConn, or a gonet.TCPListener and a goroutine
+// per connection; HTTP is package net/http's server on a TCPListener.
 package serve
 
 import (
@@ -19,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
@@ -51,6 +54,14 @@ type ServiceStats struct {
 	EchoErrors       tcpip.Counter // datagrams that could not be sent back
 	DiscardDatagrams tcpip.Counter // datagrams discarded
 	DiscardBytes     tcpip.Counter
+
+	TCPConnections    tcpip.Counter // connections accepted by echo, discard and chargen
+	TCPEchoBytes      tcpip.Counter
+	TCPDiscardBytes   tcpip.Counter
+	ChargenBytes      tcpip.Counter
+	HTTPRequests      tcpip.Counter
+	HTTPBytesSent     tcpip.Counter // by GET /bytes/N
+	HTTPBytesReceived tcpip.Counter // by POST /sha256
 }
 
 // Server is a running `ustack serve`: a stack on a TAP device and its
@@ -65,6 +76,15 @@ type Server struct {
 	stats  ServiceStats
 	conns  []*gonet.UDPConn
 	wg     sync.WaitGroup // the service goroutines
+
+	// The TCP services.
+	http       *http.Server // nil without TCP
+	tcpMu      sync.Mutex
+	listeners  []*gonet.TCPListener        // guarded by tcpMu
+	tcpConns   map[*gonet.TCPConn]struct{} // open connections; guarded by tcpMu
+	tcpClosing bool                        // Close has begun; guarded by tcpMu
+	// listenerOpts are the TCP options set on every listener.
+	listenerOpts []tcpOption
 
 	closeOnce sync.Once
 }
@@ -108,9 +128,13 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	link = ethernet.New(link)
 
+	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4}
+	if tcpSupport != nil {
+		transports = append(transports, tcpSupport.factory)
+	}
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4},
+		TransportProtocols: transports,
 		Clock:              clock,
 	})
 	srv.s = s
@@ -166,7 +190,7 @@ func (srv *Server) setUp(link stack.LinkEndpoint) error {
 	}
 	srv.wg.Go(func() { srv.serveEcho(echo) })
 	srv.wg.Go(func() { srv.serveDiscard(discard) })
-	return nil
+	return srv.startTCP()
 }
 
 func (srv *Server) listen(port uint16) (*gonet.UDPConn, error) {
@@ -245,6 +269,7 @@ func (srv *Server) Close() error {
 		for _, c := range srv.conns {
 			c.Close()
 		}
+		srv.closeTCP()
 		srv.wg.Wait()
 		if srv.s != nil {
 			// Closing the stack removes the NIC, which closes the
