@@ -44,6 +44,9 @@ const synAckTimeout = time.Second
 // and its half-open connections. It owns g.
 func (e *endpoint) listenLocked(g *segment) {
 	l := e.l
+	if _, ok := l.synQ[g.id]; !ok && !g.has(header.TCPFlagSYN) && e.handOffLocked(g) {
+		return
+	}
 	switch {
 	case g.has(header.TCPFlagRST):
 		// An RST for a half-open connection removes it (RFC 9293
@@ -65,6 +68,27 @@ func (e *endpoint) listenLocked(g *segment) {
 		e.p.stats.ListenDrops.Inc()
 		g.release()
 	}
+}
+
+// handOffLocked passes g to the connection now registered under its
+// 4-tuple, if there is one, and reports whether it did. The demuxer chose
+// this listener for g before the handshake that g follows completed:
+// several segments of one connection can be queued for the listener (in
+// its backlog, or on their way to it) when the first of them promotes the
+// half-open entry and registers the child. Those that follow belong to the
+// child, as the demuxer would now route them; answering them here would
+// find no half-open entry and reset an established connection (RFC 9293
+// §3.10.7.2 applies to segments for no connection, and this one has one).
+// The segment is re-delivered once the listener's lock is released (see
+// unlock), through the demuxer, which now finds the child.
+func (e *endpoint) handOffLocked(g *segment) bool {
+	ep := e.s.FindTransportEndpoint(tcpip.NetworkProtocolFor(g.id.RemoteAddress), ProtocolNumber, g.id, g.nic)
+	c, ok := ep.(*endpoint)
+	if !ok || c == e || c.isListener.Load() {
+		return false
+	}
+	e.redirect = append(e.redirect, *g)
+	return true
 }
 
 // listenSYNLocked answers a SYN with a SYN-ACK, keeping a half-open

@@ -190,15 +190,6 @@ func TestInteropTCPDiscardChargen(t *testing.T) {
 func TestInteropTCPConcurrent(t *testing.T) {
 	t.Parallel()
 	requireTCP(t)
-	if os.Getenv("USTACK_TCP_CONCURRENT") == "" {
-		// Known TCP engine bug: under a burst of connections some
-		// segments of connections completing their handshake reach
-		// the listener, which takes them for SYN-cookie ACKs
-		// (TCP.SYNCookiesInvalid) and resets the connection: a few
-		// to a few dozen of the 200 transfers fail with "Connection
-		// reset by peer" in about half the runs.
-		t.Skip("transport/tcp resets connections of a burst (SYNCookiesInvalid); USTACK_TCP_CONCURRENT=1 runs it")
-	}
 	u := start(t, []string{"curl"}, nil)
 	const conns = 200
 	// 200 transfers at once, each on its own connection (HTTP/1.1,
