@@ -312,7 +312,7 @@ func (e *endpoint) sackSendNewLocked() bool {
 		}
 		return false
 	}
-	n := min(avail, e.sndMSS)
+	n := min(avail, e.segDataMaxLocked())
 	if int(e.sndUna.Size(e.sndMax))+n > int(e.sndWnd) {
 		return false
 	}
@@ -394,7 +394,7 @@ func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 	}
 	off := int(e.bufSeq.Size(seq))
 	avail := e.sndBuf.Len() - off
-	n := min(max(avail, 0), e.sndMSS, limit)
+	n := min(max(avail, 0), e.segDataMaxLocked(), limit)
 	fin := n == avail && e.finQueued && e.sndMax.GreaterThan(e.finSeqLocked())
 	if n <= 0 && !fin {
 		return 0

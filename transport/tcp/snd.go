@@ -80,6 +80,19 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 		wnd = uint16(min(e.rcvBufSize, 0xffff))
 		e.rcvAdv = ack.Add(seqnum.Size(wnd))
 	} else {
+		// The options and the data must fit in the segment size the
+		// MSS allows (RFC 9293 §3.7.1: the MSS counts the options
+		// too; sndMSS already leaves room for the timestamps). The
+		// senders size their data by segDataMaxLocked so that the
+		// SACK blocks fit; should a segment still be full, the SACK
+		// option gets only the blocks that fit (AddSACKBlocks adds
+		// what the builder's space holds): an oversized segment
+		// would be dropped by IP (DF, PacketTooBig), and with it
+		// every retransmission while our out-of-order queue stays,
+		// which stalled bidirectional transfers for good.
+		if room := e.sndMSS + e.tsOptLenLocked() - n; room < len(e.optBuf) {
+			ob = header.NewTCPOptionsBuilder(e.optBuf[:max(room, e.tsOptLenLocked())])
+		}
 		if e.tsOK && flags&header.TCPFlagRST == 0 {
 			ob.AddTimestamps(e.tsNowLocked(), e.tsRecent)
 		}
@@ -133,6 +146,40 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	}
 	e.p.stats.SegmentsSent.Inc()
 	e.stats.PacketsSent.Inc()
+}
+
+// tsOptLenLocked is the size of the timestamps option every segment of
+// the connection carries (RFC 7323 §3.2: 10 bytes and two NOPs), which
+// setSndMSSLocked took off the MSS.
+func (e *endpoint) tsOptLenLocked() int {
+	if e.tsOK {
+		return 12
+	}
+	return 0
+}
+
+// sackOptLenLocked is the size of the SACK option the next segment
+// carries (RFC 2018 §3: two NOPs, kind, length and 8 bytes a block; at
+// most 3 blocks beside the timestamps, 4 without), 0 if none.
+func (e *endpoint) sackOptLenLocked() int {
+	if !e.sackOK || (len(e.ooo) == 0 && !e.dsackPending) {
+		return 0
+	}
+	k := len(e.ooo)
+	if e.dsackPending {
+		k++
+	}
+	k = min(k, len(e.sackBuf), (header.TCPMaximumOptionsSize-e.tsOptLenLocked()-4)/8)
+	return 4 + 8*k
+}
+
+// segDataMaxLocked is the most data the next segment may carry: sndMSS
+// less the SACK option it carries, as Linux's tcp_current_mss takes the
+// SACK blocks off the MSS (RFC 9293 §3.7.1: the MSS bounds data and
+// options together; RFC 2018 §4: SACK blocks ride on data segments too,
+// which both directions of a bidirectional transfer send).
+func (e *endpoint) segDataMaxLocked() int {
+	return max(e.sndMSS-e.sackOptLenLocked(), 1)
 }
 
 // sendACKLocked sends a bare ACK.
@@ -191,7 +238,8 @@ func (e *endpoint) sendDataLocked() {
 			}
 			break
 		}
-		n := min(avail, e.sndMSS)
+		mss := e.segDataMaxLocked()
+		n := min(avail, mss)
 		if usable < n {
 			if usable <= 0 {
 				if e.sndWnd == 0 && inflight == 0 {
@@ -210,7 +258,7 @@ func (e *endpoint) sendDataLocked() {
 			n = usable
 		}
 		last := n == avail && !clipped
-		if n < e.sndMSS && !clipped {
+		if n < mss && !clipped {
 			if e.cork && !e.finQueued {
 				break
 			}

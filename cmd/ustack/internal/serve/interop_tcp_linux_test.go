@@ -371,10 +371,11 @@ func TestInteropTCPActiveOpenEcho(t *testing.T) {
 	t.Parallel()
 	requireTCP(t)
 	if os.Getenv("USTACK_TCP_BULK_ECHO") == "" {
-		// Known TCP engine bug (see gonet's TestTCPBulkEcho): sending
-		// and receiving in bulk at once, ustack sometimes loses part
-		// of what it was given to send (3881280 of 4194304 bytes
-		// come back) and the transfer ends cleanly.
+		// Known TCP bug, rarer since oversized SACK-bearing segments
+		// were fixed (which cured gonet's TestTCPBulkEcho): sending
+		// and receiving in bulk at once against Linux, about 1 run in
+		// 60 the echo still ends cleanly with bytes missing
+		// (4191464 or 3801944 of 4194304 came back).
 		t.Skip("transport/tcp loses data in a bidirectional bulk transfer; USTACK_TCP_BULK_ECHO=1 runs it")
 	}
 	s := startServer(t, []string{"socat", "cat"})
