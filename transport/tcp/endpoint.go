@@ -212,20 +212,23 @@ var (
 )
 
 func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
+	p.mu.Lock()
+	cc, sndBuf, rcvBuf := p.defaultCC, p.defSndBuf, p.defRcvBuf
+	p.mu.Unlock()
 	return &endpoint{
 		p:          p,
 		s:          p.s,
 		netProto:   netProto,
 		uniqueID:   p.s.UniqueID(),
 		state:      StateClosed,
-		sndBufSize: DefaultSendBufferSize,
-		rcvBufSize: DefaultReceiveBufferSize,
+		sndBufSize: sndBuf,
+		rcvBufSize: rcvBuf,
 		delay:      true,
 		// Linux's defaults: tcp_keepalive_time, _intvl, _probes.
 		kaIdle:  2 * time.Hour,
 		kaIntvl: 75 * time.Second,
 		kaCount: 9,
-		ccName:  "newreno",
+		ccName:  cc,
 	}
 }
 

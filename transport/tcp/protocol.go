@@ -40,7 +40,10 @@
 // SendQueueSizeOption, CongestionControlOption, LingerOption,
 // ReuseAddressOption, ReusePortOption, BindToDeviceOption, TTLOption,
 // TOSOption. Protocol options (Stack.SetTransportProtocolOption):
-// SYNQueueSizeOption, SYNCookiesOption, MSLOption, MaxHalfOpenOption.
+// SYNQueueSizeOption, SYNCookiesOption, MSLOption, MaxHalfOpenOption,
+// SACKEnabledOption, and the stack-wide defaults of new endpoints given as
+// tcpip.CongestionControlOption, tcpip.SendBufferSizeOption and
+// tcpip.ReceiveBufferSizeOption.
 //
 // # Choices where the RFCs leave one
 //
@@ -161,6 +164,10 @@ type (
 	SYNCookiesOption bool
 	// MSLOption sets the maximum segment lifetime (DefaultMSL).
 	MSLOption time.Duration
+	// SACKEnabledOption turns SACK (RFC 2018) on or off for the stack:
+	// when off, SYNs do not offer SACK-permitted, a peer's offer is
+	// ignored, and received SACK blocks are not used. On by default.
+	SACKEnabledOption bool
 	// MaxHalfOpenOption bounds the half-open connections of all the
 	// stack's listeners together (DefaultMaxHalfOpen); beyond it SYNs
 	// get cookies (or are dropped without them), DESIGN.md principle 6.
@@ -182,10 +189,16 @@ type protocol struct {
 	halfOpen    atomic.Int64 // half-open entries of all listeners
 	maxHalfOpen atomic.Int64
 
+	// sack is SACKEnabledOption: read on every segment, so atomic.
+	sack atomic.Bool
+
 	mu         sync.Mutex
 	synQueue   int           // guarded by mu
 	cookies    bool          // guarded by mu
 	msl        time.Duration // guarded by mu
+	defaultCC  string        // guarded by mu: CongestionControlOption of new endpoints
+	defSndBuf  int           // guarded by mu: SendBufferSizeOption of new endpoints
+	defRcvBuf  int           // guarded by mu: ReceiveBufferSizeOption of new endpoints
 	chalSecond int64         // guarded by mu: the second chalCount counts
 	chalCount  int           // guarded by mu
 }
@@ -195,8 +208,10 @@ var _ stack.TransportProtocol = (*protocol)(nil)
 // NewProtocol returns TCP for a stack; it is a
 // stack.TransportProtocolFactory for stack.Options.TransportProtocols.
 func NewProtocol(s *stack.Stack) stack.TransportProtocol {
-	p := &protocol{s: s, stats: &s.Stats().TCP, synQueue: DefaultSYNQueueSize, cookies: true, msl: DefaultMSL}
+	p := &protocol{s: s, stats: &s.Stats().TCP, synQueue: DefaultSYNQueueSize, cookies: true, msl: DefaultMSL,
+		defaultCC: "newreno", defSndBuf: DefaultSendBufferSize, defRcvBuf: DefaultReceiveBufferSize}
 	p.maxHalfOpen.Store(DefaultMaxHalfOpen)
+	p.sack.Store(true)
 	// RFC 6528 §3: the secret key should be random; the stack's seed
 	// and random source make it so while staying reproducible under a
 	// seeded simulation.
@@ -253,6 +268,17 @@ func (p *protocol) SetOption(opt any) error {
 			return tcpip.ErrInvalidOptionValue
 		}
 		p.maxHalfOpen.Store(int64(v))
+	case SACKEnabledOption:
+		p.sack.Store(bool(v))
+	case tcpip.CongestionControlOption:
+		if _, ok := lookupCC(string(v)); !ok {
+			return tcpip.ErrInvalidOptionValue
+		}
+		p.defaultCC = string(v)
+	case tcpip.SendBufferSizeOption:
+		p.defSndBuf = min(max(int(v), MinBufferSize), MaxBufferSize)
+	case tcpip.ReceiveBufferSizeOption:
+		p.defRcvBuf = min(max(int(v), MinBufferSize), MaxBufferSize)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -272,6 +298,14 @@ func (p *protocol) Option(opt any) error {
 		*v = MSLOption(p.msl)
 	case *MaxHalfOpenOption:
 		*v = MaxHalfOpenOption(p.maxHalfOpen.Load())
+	case *SACKEnabledOption:
+		*v = SACKEnabledOption(p.sack.Load())
+	case *tcpip.CongestionControlOption:
+		*v = tcpip.CongestionControlOption(p.defaultCC)
+	case *tcpip.SendBufferSizeOption:
+		*v = tcpip.SendBufferSizeOption(p.defSndBuf)
+	case *tcpip.ReceiveBufferSizeOption:
+		*v = tcpip.ReceiveBufferSizeOption(p.defRcvBuf)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -418,6 +452,11 @@ func (p *protocol) parse(id stack.TransportEndpointID, info stack.NetworkPacketI
 		// Linux's tcp_parse_options: keep what came before the bad
 		// option, ignore the rest.
 		p.stats.InvalidOptions.Inc()
+	}
+	if !p.sack.Load() {
+		// SACK off: as if the peer had sent neither SACK-permitted nor
+		// SACK blocks (Linux's tcp_sack=0).
+		g.opts.SACKPermitted, g.opts.NumSACKBlocks = false, 0
 	}
 	pkt.ConsumeHeader(buffer.TransportLayer, hl)
 	g.pkt = pkt

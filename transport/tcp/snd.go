@@ -68,7 +68,7 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	if flags&header.TCPFlagSYN != 0 {
 		// RFC 7323 §2.2: the window of a SYN is never scaled.
 		ob.AddMSS(uint16(e.advMSS))
-		if e.state == StateSynSent || e.sackOK {
+		if (e.state == StateSynSent && e.p.sack.Load()) || e.sackOK {
 			ob.AddSACKPermitted()
 		}
 		if e.state == StateSynSent || e.tsOK {

@@ -83,8 +83,6 @@ type Server struct {
 	listeners  []*gonet.TCPListener        // guarded by tcpMu
 	tcpConns   map[*gonet.TCPConn]struct{} // open connections; guarded by tcpMu
 	tcpClosing bool                        // Close has begun; guarded by tcpMu
-	// listenerOpts are the TCP options set on every listener.
-	listenerOpts []tcpOption
 
 	closeOnce sync.Once
 }

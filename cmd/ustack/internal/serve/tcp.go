@@ -36,14 +36,11 @@ type tcpEngine struct {
 	options func(cfg Config) ([]tcpOption, error)
 }
 
-// tcpOption is a TCP option and the flag that asked for it: a protocol
-// option (stack.SetTransportProtocolOption), or with listener an option of
-// each listening endpoint, which the connections it accepts inherit (as
-// with a socket option set on a Linux listener).
+// tcpOption is a TCP protocol option (stack.SetTransportProtocolOption)
+// and the flag that asked for it.
 type tcpOption struct {
-	flag     string // "--tcp-cc cubic"
-	opt      any
-	listener bool
+	flag string // "--tcp-cc cubic"
+	opt  any
 }
 
 var tcpSupport *tcpEngine
@@ -73,10 +70,6 @@ func (srv *Server) startTCP() error {
 		return err
 	}
 	for _, o := range opts {
-		if o.listener {
-			srv.listenerOpts = append(srv.listenerOpts, o)
-			continue
-		}
 		if err := srv.s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, o.opt); err != nil {
 			return fmt.Errorf("%s: %w", o.flag, err)
 		}
@@ -118,12 +111,6 @@ func (srv *Server) listenTCP(port uint16) (*gonet.TCPListener, error) {
 	l, err := gonet.ListenTCPBacklog(srv.s, netip.AddrPortFrom(netip.IPv4Unspecified(), port), tcpip.IPv4ProtocolNumber, listenBacklog)
 	if err != nil {
 		return nil, err
-	}
-	for _, o := range srv.listenerOpts {
-		if err := l.SetSockOpt(o.opt); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("%s: %w", o.flag, err)
-		}
 	}
 	srv.tcpMu.Lock()
 	srv.listeners = append(srv.listeners, l)
