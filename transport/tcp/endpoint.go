@@ -688,6 +688,7 @@ func (e *endpoint) Abort() {
 	}
 	e.setErrLocked(tcpip.ErrConnectionAborted)
 	e.cleanupLocked()
+	e.rcvBuf.Release()
 	e.releasePortLocked()
 	e.notifyLocked(tcpip.EventsAll)
 }
@@ -734,7 +735,15 @@ func (e *endpoint) cleanupLocked() {
 		}
 	}
 	e.sndBuf.Release()
-	e.rcvBuf.Release()
+	if e.userClosed || e.hardErr != nil || !e.rcvFin {
+		// Unread data of a stream that ended in order (the peer's
+		// FIN taken, no reset) stays readable until Close, as in
+		// Linux, whose receive queue outlives TCP_CLOSE: releasing
+		// it cut the tail off a stream whose reader had not caught
+		// up when the connection completed (LAST-ACK acknowledged,
+		// TIME-WAIT over, or an RST in TIME-WAIT).
+		e.rcvBuf.Release()
+	}
 	for i := range e.ooo {
 		e.ooo[i].data.Release()
 	}
@@ -808,7 +817,10 @@ func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, err
 	e.stats.BytesReceived.Add(uint64(n))
 	// RFC 1122 §4.2.3.3: a window update once the window opened by at
 	// least min(buffer/2, MSS) since the last advertisement.
-	if e.state.synchronized() && e.windowUpdateDueLocked() {
+	// Not once the peer's FIN is in: nothing more will come, and a
+	// peer already closed answers the update with an RST (Linux's
+	// tcp_cleanup_rbuf sends none after RCV_SHUTDOWN either).
+	if e.state.synchronized() && !e.rcvFin && e.windowUpdateDueLocked() {
 		e.sendACKLocked()
 	}
 	return res, nil
