@@ -180,6 +180,14 @@ type endpoint struct {
 	kaProbes    int
 	lastRcvAt   tcpip.MonotonicTime
 
+	// RTO backoff accounting (Info.RTOs, Info.RTOBackoffTime): the
+	// retransmission timeouts of data, and the time from each one to
+	// the next ACK of new data. rtoSince is when the current backoff
+	// period began, zero outside one.
+	rtoCount uint64
+	rtoTotal time.Duration
+	rtoSince tcpip.MonotonicTime
+
 	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
 	ackPending int // full-size segments received and not acknowledged
 	quickAcks  int // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
@@ -722,6 +730,7 @@ func (e *endpoint) resetLocked(err error, sendRST bool) {
 // that Connect may be retried from it (Linux keeps a port bound with
 // SOCK_BINDPORT_LOCK; an automatically chosen one is released).
 func (e *endpoint) cleanupLocked() {
+	e.endRTOBackoffLocked(e.s.Clock().NowMonotonic())
 	e.setStateLocked(StateClosed)
 	e.stopTimersLocked()
 	e.unregisterLocked()

@@ -40,6 +40,12 @@ type Info struct {
 	RcvWScale     uint8
 	Timestamps    bool
 	SACKPermitted bool
+	// RTOs counts the retransmission timeouts of data (not of the SYN or
+	// of zero-window probes); RTOBackoffTime is the time the connection
+	// spent in RTO backoff: from each timeout that began a period to the
+	// next ACK of new data, the current period up to now included.
+	RTOs           uint64
+	RTOBackoffTime time.Duration
 }
 
 // infoLocked fills an Info.
@@ -62,6 +68,8 @@ func (e *endpoint) infoLocked() Info {
 		Timestamps:        e.tsOK,
 		SACKPermitted:     e.sackOK,
 		CongestionControl: e.ccName,
+		RTOs:              e.rtoCount,
+		RTOBackoffTime:    e.rtoBackoffTimeLocked(),
 	}
 	if e.rcvAdv.GreaterThan(e.rcvNxt) {
 		in.RcvWnd = int(e.rcvNxt.Size(e.rcvAdv))

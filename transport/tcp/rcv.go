@@ -295,6 +295,7 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	e.sackPruneLocked()
 	e.headSentAt = now
 	e.retries, e.backoff = 0, 0
+	e.endRTOBackoffLocked(now)
 	inflight := int(e.sndUna.Size(e.sndMax))
 	if e.inRecovery {
 		if !g.ack.LessThan(e.recover) {

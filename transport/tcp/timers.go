@@ -156,6 +156,13 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	}
 	e.retries++
 	e.backoff++
+	e.rtoCount++
+	if e.rtoSince.IsZero() {
+		// RFC 6298 §5.5 backs the timer off: a backoff period starts
+		// at the first expiry and lasts until an ACK of new data
+		// (newAckLocked), the later expiries of the period included.
+		e.rtoSince = now
+	}
 	e.rtt.timing = false
 	inflight := int(e.sndUna.Size(e.sndMax))
 	e.cc.OnRTO(inflight)
@@ -261,4 +268,25 @@ func (e *endpoint) keepaliveTimerLocked(now tcpip.MonotonicTime) {
 	e.p.stats.KeepAlivesSent.Inc()
 	e.sendSegmentLocked(e.sndNxt-1, e.rcvNxt, header.TCPFlagACK, 0, 0, false)
 	e.keepaliveAt = now.Add(e.kaIntvl)
+}
+
+// endRTOBackoffLocked closes the current RTO backoff period, if any: an
+// ACK of new data arrived (RFC 6298 §5.3 restarts the timer from the
+// unbacked-off RTO then; ustack resets the backoff as Linux does).
+func (e *endpoint) endRTOBackoffLocked(now tcpip.MonotonicTime) {
+	if e.rtoSince.IsZero() {
+		return
+	}
+	e.rtoTotal += now.Sub(e.rtoSince)
+	e.rtoSince = zeroTime
+}
+
+// rtoBackoffTimeLocked is the time spent in RTO backoff so far, the
+// current period up to now included.
+func (e *endpoint) rtoBackoffTimeLocked() time.Duration {
+	d := e.rtoTotal
+	if !e.rtoSince.IsZero() {
+		d += e.s.Clock().NowMonotonic().Sub(e.rtoSince)
+	}
+	return d
 }
