@@ -183,10 +183,12 @@ type endpoint struct {
 	// RTO backoff accounting (Info.RTOs, Info.RTOBackoffTime): the
 	// retransmission timeouts of data, and the time from each one to
 	// the next ACK of new data. rtoSince is when the current backoff
-	// period began, zero outside one.
-	rtoCount uint64
-	rtoTotal time.Duration
-	rtoSince tcpip.MonotonicTime
+	// period began, zero outside one; rtoLastAt when the latest timeout
+	// fired (rttOnAckLocked).
+	rtoCount  uint64
+	rtoTotal  time.Duration
+	rtoSince  tcpip.MonotonicTime
+	rtoLastAt tcpip.MonotonicTime
 
 	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
 	ackPending int // full-size segments received and not acknowledged

@@ -96,3 +96,61 @@ func TestRTOBackoffTime(t *testing.T) {
 		t.Fatalf("backoff exponent %d after the ACK, want 0", in.Backoff)
 	}
 }
+
+// TestRTTSampleAfterRTO: an ACK that ends an RTO backoff but echoes the
+// timestamp of a transmission older than the latest timeout (the peer got
+// that one, its ACK was lost, and it echoed the old TS.Recent to the
+// retransmissions it dropped as duplicates) gives no RTT sample; one
+// echoing the latest retransmission does.
+func TestRTTSampleAfterRTO(t *testing.T) {
+	e, p, l := toListenEnv(t, newEnv(t, false))
+	p.send(segOpts{flags: SYN, opts: synOpts(100)})
+	sa := p.expect(1)[0]
+	p.ack = sa.f.SeqNum + 1
+	p.send(segOpts{flags: ACK, opts: tsOpt(200, sa.opts.TSVal)})
+	p.expect(0)
+	ep := accept(t, l)
+	if !info(t, ep).Timestamps {
+		t.Fatal("timestamps not negotiated")
+	}
+	// expire runs the clock to the retransmission and returns it.
+	expire := func() seg {
+		t.Helper()
+		for {
+			next, ok := e.clock.NextDeadline()
+			if !ok {
+				t.Fatal("no timer armed")
+			}
+			e.clock.AdvanceTo(next)
+			e.pump()
+			if segs := e.sn.take(); len(segs) > 0 {
+				return segs[0]
+			}
+		}
+	}
+
+	write(t, ep, []byte("data"))
+	orig := p.expect(1)[0]
+	expire()
+	expire()
+	rtt := info(t, ep).RTT
+	// The ACK echoes the original's timestamp, 600 ms old.
+	p.ack += 4
+	p.send(segOpts{flags: ACK, opts: tsOpt(300, orig.opts.TSVal)})
+	p.expect(0)
+	if in := info(t, ep); in.RTT != rtt || in.Backoff != 0 || in.Unacked != 0 {
+		t.Fatalf("after an ACK echoing the original: RTT %v (was %v), backoff %d, unacked %d", in.RTT, rtt, in.Backoff, in.Unacked)
+	}
+
+	// Again, the ACK echoing the retransmission, 50 ms later: a sample.
+	write(t, ep, []byte("more"))
+	p.expect(1)
+	rtx := expire()
+	e.advance(50 * time.Millisecond)
+	p.ack += 4
+	p.send(segOpts{flags: ACK, opts: tsOpt(400, rtx.opts.TSVal)})
+	p.expect(0)
+	if in := info(t, ep); in.RTT == rtt || in.RTT > 50*time.Millisecond {
+		t.Fatalf("after an ACK echoing the retransmission 50 ms later: RTT %v (was %v)", in.RTT, rtt)
+	}
+}

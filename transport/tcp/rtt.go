@@ -78,6 +78,20 @@ func (e *endpoint) rttOnAckLocked(ack seqnum.Value, tsEcr uint32, hasTS bool) {
 	now := e.s.Clock().NowMonotonic()
 	if e.tsOK && hasTS && tsEcr != 0 {
 		d := e.tsNowLocked() - tsEcr
+		if !e.rtoSince.IsZero() {
+			// Karn's rule (RFC 6298 §3) for timestamps: an ACK that
+			// ends an RTO backoff period but echoes a timestamp
+			// sent before the latest timeout belongs to an earlier
+			// transmission whose ACK was lost (the peer rejects the
+			// later retransmission as a duplicate and echoes its
+			// older TS.Recent, RFC 7323 §5.3 R2 before R3): the
+			// sample would count the backoff (seconds on a 1 ms path
+			// at 20 % loss, then RTOs of minutes). It is not taken.
+			last := uint32(e.rtoLastAt.Nanoseconds()/1e6) + e.tsOffset
+			if int32(tsEcr-last) < 0 {
+				return
+			}
+		}
 		if d < 1<<31 {
 			e.rtt.sample(time.Duration(d) * time.Millisecond)
 			return

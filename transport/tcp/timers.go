@@ -163,6 +163,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 		// (newAckLocked), the later expiries of the period included.
 		e.rtoSince = now
 	}
+	e.rtoLastAt = now
 	e.rtt.timing = false
 	inflight := int(e.sndUna.Size(e.sndMax))
 	e.cc.OnRTO(inflight)
