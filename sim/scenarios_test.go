@@ -22,7 +22,7 @@ import (
 // scenariosUpdate rewrites the golden table of TestTCPScenarios:
 //
 //	go test ./sim -run TestTCPScenarios -update
-var scenariosUpdate = flag.Bool("update", false, "rewrite sim/testdata/tcp_scenarios.golden")
+var scenariosUpdate = flag.Bool("update", false, "rewrite the golden tables of the tests run (testdata/tcp_scenarios.golden, testdata/goodput.golden)")
 
 const (
 	// scenarioSize is what every delivery scenario sends: issue 5 asks
