@@ -183,8 +183,17 @@ func TestSACKRTOSkipsSACKed(t *testing.T) {
 	// The 2nd and 3rd arrive, nothing else: two duplicate ACKs.
 	wantSent(t, "SACK 2", ackSACK(t, p, b, 0, 1000, 2000))
 	wantSent(t, "SACK 3", ackSACK(t, p, b, 0, 1000, 3000))
-	e.advance(time.Duration(info(t, ep).RTO))
+	// RACK's reordering timer (RFC 8985 §6.3) finds the 1st lost a
+	// round trip later and starts recovery with it; that
+	// retransmission is lost as well, and no ACK comes.
+	e.advance(5 * time.Millisecond)
 	segs := p.expect(1)
+	check(t, segs[0], ACK, b, p.nxt)
+	if got := counter(e.a, "TCP.RACKRecovery"); got != 1 {
+		t.Fatalf("RACKRecovery = %d", got)
+	}
+	e.advance(time.Duration(info(t, ep).RTO))
+	segs = p.expect(1)
 	check(t, segs[0], ACK|PSH, b, p.nxt)
 	if got := counter(e.a, "TCP.Timeouts"); got != 1 {
 		t.Fatalf("%d timeouts", got)
