@@ -17,7 +17,12 @@ const sackMSS = 1000
 // 1000 and SACK (no timestamps, no window scale), turns Nagle off and
 // returns the accepted endpoint.
 func toEstablishedSACK(t *testing.T) (*env, *peer, tcpip.Endpoint) {
-	e, p, l := toListenEnv(t, newEnv(t, false))
+	return toEstablishedSACKEnv(t, newEnv(t, false))
+}
+
+// toEstablishedSACKEnv is toEstablishedSACK on e.
+func toEstablishedSACKEnv(t *testing.T, e *env) (*env, *peer, tcpip.Endpoint) {
+	e, p, l := toListenEnv(t, e)
 	ob := header.NewTCPOptionsBuilder(make([]byte, 40))
 	ob.AddMSS(sackMSS)
 	ob.AddSACKPermitted()
