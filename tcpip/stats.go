@@ -287,7 +287,10 @@ type TCPStats struct {
 	FastRetransmits     Counter
 	FastRecovery        Counter
 	SACKRecovery        Counter
-	TLPProbes           Counter
+	TLPProbes           Counter // tail loss probes sent (RFC 8985 §7.3)
+	TLPRecovered        Counter // losses a tail loss probe repaired (RFC 8985 §7.4)
+	RACKLost            Counter // segments RACK marked lost (RFC 8985 §6.2)
+	RACKRecovery        Counter // fast recoveries RACK started before DupThresh
 	SpuriousRecovery    Counter
 	SpuriousRTORecovery Counter
 	DSACKReceived       Counter

@@ -151,6 +151,8 @@ type endpoint struct {
 	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
 	rescueSet   bool
 	rxtSndMax   seqnum.Value // SND.MAX at the last retransmission of the recovery
+	rack        rackState    // RACK-TLP (RFC 8985), rack.go and tlp.go
+	prr         prrState     // proportional rate reduction (RFC 6937), prr.go
 
 	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
 	// response), see sack.go.
@@ -760,6 +762,7 @@ func (e *endpoint) cleanupLocked() {
 	}
 	e.ooo, e.oooBytes = nil, 0
 	e.sacked = nil
+	e.rack = rackState{}
 	e.undoRxt = nil
 	e.finQueued = false
 	e.route = nil

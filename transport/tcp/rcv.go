@@ -214,6 +214,7 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 	}
 	wnd := uint32(g.wnd) << e.sndWS
 	sacked := e.sackUpdateLocked(g)
+	e.rackOnAckLocked(g, now) // RFC 8985 §6.2, §7.4
 	if g.ack.GreaterThan(e.sndUna) {
 		e.newAckLocked(g, now)
 	} else if g.ack == e.sndUna && g.dataLen == 0 && !g.has(header.TCPFlagFIN) &&
@@ -228,9 +229,15 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 	// DupThresh duplicate ACKs (several SACKed segments per ACK, or
 	// lost ACKs); as RFC 6582 §3.2 step 1, not below the previous
 	// recovery point.
-	if sacked && e.sackOK && !e.inRecovery && e.sndMax != e.sndUna &&
-		!(e.recoverSet && e.sndUna.LessThan(e.recover)) && e.sackIsLostLocked(e.sndUna) {
-		e.sackEnterRecoveryLocked()
+	if (sacked || e.rack.newLost > 0) && e.sackOK && !e.inRecovery && e.sndMax != e.sndUna &&
+		!(e.recoverSet && e.sndUna.LessThan(e.recover)) {
+		if e.sackIsLostLocked(e.sndUna) && e.rackDupThreshLocked() {
+			e.sackEnterRecoveryLocked()
+		} else if e.rackLostPendingLocked() {
+			// RFC 8985 §6.2: RACK marked a loss first.
+			e.p.stats.RACKRecovery.Inc()
+			e.sackEnterRecoveryLocked()
+		}
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ, or equal
 	// and SND.WL2 ≤ SEG.ACK).
@@ -343,6 +350,7 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	} else if !e.inRecovery || !e.partialSeen {
 		e.rtoAt = now.Add(e.rtoLocked())
 	}
+	e.tlpScheduleLocked(now) // RFC 8985 §7.2
 	// RFC 4861 §7.3.1: forward progress confirms the neighbour.
 	if r := e.route; r != nil {
 		if nc := r.Interface().Neighbors(r.NetProto); nc != nil {
@@ -375,8 +383,11 @@ func (e *endpoint) dupAckLocked() {
 			return
 		}
 		if e.sackOK {
-			// RFC 6675 §5 (2): DupAcks ≥ DupThresh.
-			e.sackEnterRecoveryLocked()
+			// RFC 6675 §5 (2): DupAcks ≥ DupThresh (unless RACK
+			// has seen reordering, rack.go).
+			if e.rackDupThreshLocked() {
+				e.sackEnterRecoveryLocked()
+			}
 			return
 		}
 		e.inRecovery = true

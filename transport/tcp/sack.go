@@ -53,6 +53,7 @@ func (e *endpoint) sackUpdateLocked(g *segment) bool {
 			(len(blocks) > 1 && blocks[1].Start.LessThanEq(first.Start) && first.End.LessThanEq(blocks[1].End)))
 	if dsack {
 		e.p.stats.DSACKReceived.Inc()
+		e.rack.dsackSeen, e.rack.dsack = true, seqRange{first.Start, first.End} // RFC 8985 §6.2 step 4, §7.4
 		e.sackDSACKLocked(first.Start, first.End)
 		blocks = blocks[1:]
 	}
@@ -100,6 +101,7 @@ func (e *endpoint) sackPruneLocked() {
 	if len(e.sacked) > 0 && e.sacked[0].start.LessThan(e.sndUna) {
 		e.sacked[0].start = e.sndUna
 	}
+	e.rackPruneLocked()
 }
 
 // sackedBytesLocked returns how many bytes of [a, b) are SACKed.
@@ -145,6 +147,9 @@ func (e *endpoint) sackIsLostLocked(seq seqnum.Value) bool {
 // HighACK..HighData not SACKed counts once if not lost (§4 (a)) and once
 // more if it was retransmitted in this recovery (§4 (b)).
 func (e *endpoint) sackPipeLocked() int {
+	if e.rackOnLocked() {
+		return e.rackPipeLocked()
+	}
 	una, max := e.sndUna, e.sndMax
 	lost := seqnum.Max(e.sackLostBelowLocked(), una)
 	pipe := 0
@@ -207,6 +212,19 @@ func (e *endpoint) sackEnterRecoveryLocked() {
 	e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 	e.highRxt = e.sndUna
 	e.rescueSet = false
+	if e.rackOnLocked() {
+		// RFC 8985 (rack.go) and RFC 6937 (prr.go): the records
+		// say what is lost, PRR how much goes; (4.3)'s
+		// retransmission of HighACK+1 is NextSeg rule (1) on a
+		// DupThresh start.
+		e.rack.tlpActive = false
+		e.prrStartLocked()
+		e.rackMarkDupThreshLocked(e.dupAcks >= sackDupThresh || e.sackIsLostLocked(e.sndUna))
+		e.rxtSndMax = e.sndMax
+		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+		e.sackRecoverySendLocked()
+		return
+	}
 	// (4.3) Retransmit the first segment presumed dropped, HighACK+1.
 	if n := e.retransmitAtLocked(e.sndUna, e.sndMSS); n > 0 {
 		e.highRxt = e.sndUna.Add(seqnum.Size(n))
@@ -227,6 +245,9 @@ func (e *endpoint) sackRecoveryCwndLocked() int {
 // SMSS, send the segment NextSeg() chooses.
 func (e *endpoint) sackRecoverySendLocked() {
 	cwnd := e.sackRecoveryCwndLocked()
+	if e.rackOnLocked() {
+		cwnd = e.prrWindowLocked()
+	}
 	for cwnd-e.sackPipeLocked() >= e.sndMSS {
 		if !e.sackNextSegLocked() {
 			break
@@ -242,7 +263,13 @@ func (e *endpoint) sackNextSegLocked() bool {
 	high, ok := e.sackHighestLocked()
 	// (1) The first hole above HighRxt, below the highest SACKed
 	// octet, that IsLost() says is lost: (C.3) HighRxt follows it.
-	if ok {
+	// With RACK (rack.go), the first segment marked lost and not
+	// retransmitted since, wherever it lies.
+	if e.rackOnLocked() {
+		if s, lost := e.rackNextLostLocked(); lost && e.rackRetransmitLocked(s) {
+			return true
+		}
+	} else if ok {
 		if seq, n, found := e.sackHoleLocked(from, high); found && seq.LessThan(e.sackLostBelowLocked()) {
 			if sent := e.retransmitAtLocked(seq, n); sent > 0 {
 				e.highRxt = seq.Add(seqnum.Size(sent))
@@ -404,6 +431,7 @@ func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 		flags |= header.TCPFlagFIN
 	}
 	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, max(n, 0), false)
+	e.rackOnSendLocked(seq, max(n, 0), fin, e.s.Clock().NowMonotonic())
 	e.countRetransmitLocked()
 	if e.undoArmed {
 		if len(e.undoRxt) >= sackUndoMaxRxt {

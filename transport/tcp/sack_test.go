@@ -17,7 +17,12 @@ const sackMSS = 1000
 // 1000 and SACK (no timestamps, no window scale), turns Nagle off and
 // returns the accepted endpoint.
 func toEstablishedSACK(t *testing.T) (*env, *peer, tcpip.Endpoint) {
-	e, p, l := toListenEnv(t, newEnv(t, false))
+	return toEstablishedSACKEnv(t, newEnv(t, false))
+}
+
+// toEstablishedSACKEnv is toEstablishedSACK on e.
+func toEstablishedSACKEnv(t *testing.T, e *env) (*env, *peer, tcpip.Endpoint) {
+	e, p, l := toListenEnv(t, e)
 	ob := header.NewTCPOptionsBuilder(make([]byte, 40))
 	ob.AddMSS(sackMSS)
 	ob.AddSACKPermitted()
@@ -183,8 +188,17 @@ func TestSACKRTOSkipsSACKed(t *testing.T) {
 	// The 2nd and 3rd arrive, nothing else: two duplicate ACKs.
 	wantSent(t, "SACK 2", ackSACK(t, p, b, 0, 1000, 2000))
 	wantSent(t, "SACK 3", ackSACK(t, p, b, 0, 1000, 3000))
-	e.advance(time.Duration(info(t, ep).RTO))
+	// RACK's reordering timer (RFC 8985 §6.3) finds the 1st lost a
+	// round trip later and starts recovery with it; that
+	// retransmission is lost as well, and no ACK comes.
+	e.advance(5 * time.Millisecond)
 	segs := p.expect(1)
+	check(t, segs[0], ACK, b, p.nxt)
+	if got := counter(e.a, "TCP.RACKRecovery"); got != 1 {
+		t.Fatalf("RACKRecovery = %d", got)
+	}
+	e.advance(time.Duration(info(t, ep).RTO))
+	segs = p.expect(1)
 	check(t, segs[0], ACK|PSH, b, p.nxt)
 	if got := counter(e.a, "TCP.Timeouts"); got != 1 {
 		t.Fatalf("%d timeouts", got)

@@ -290,6 +290,8 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 		e.headSentAt = now
 	}
 	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, n, false)
+	e.rackOnSendLocked(seq, n, fin, now)
+	newData := !seq.LessThan(e.sndMax)
 	e.sndNxt = seq.Add(seqnum.Size(n))
 	if fin {
 		e.sndNxt++
@@ -310,6 +312,9 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 	if e.rtoAt.IsZero() || e.persist {
 		e.persist = false
 		e.rtoAt = now.Add(e.rtoLocked())
+	}
+	if newData {
+		e.tlpScheduleLocked(now) // RFC 8985 §7.2
 	}
 }
 

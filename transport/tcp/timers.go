@@ -33,6 +33,7 @@ func (e *endpoint) armLocked() {
 	}
 	at := earliest(earliest(e.rtoAt, e.delackAt), earliest(e.keepaliveAt, e.closeAt))
 	at = earliest(at, e.lingerAt)
+	at = earliest(at, e.rackDeadlineLocked())
 	if at == e.timerAt {
 		return
 	}
@@ -58,6 +59,7 @@ func (e *endpoint) armLocked() {
 func (e *endpoint) stopTimersLocked() {
 	e.rtoAt, e.delackAt, e.keepaliveAt, e.closeAt = zeroTime, zeroTime, zeroTime, zeroTime
 	e.lingerAt = zeroTime
+	e.rackStopTimersLocked()
 	e.persist = false
 	e.timerAt = zeroTime
 	if e.timer != nil {
@@ -97,6 +99,7 @@ func (e *endpoint) onTimer() {
 			e.sendACKLocked()
 		}
 	}
+	e.rackOnTimerLocked(now) // RFC 8985 §6.3, §7.3
 	if due(e.rtoAt) {
 		e.rtoAt = zeroTime
 		if e.state == StateListen {
@@ -167,6 +170,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	e.rtt.timing = false
 	inflight := int(e.sndUna.Size(e.sndMax))
 	e.cc.OnRTO(inflight)
+	e.rackOnRTOLocked() // RFC 8985 §6.3
 	e.inRecovery = false
 	e.undoArmed = false
 	// RFC 6675 §5.1: the scoreboard is kept, so that the go-back-N

@@ -275,16 +275,24 @@ type Options struct {
 	RawFactory stack.RawFactory
 	// HandleLocal is stack.Options.HandleLocal.
 	HandleLocal bool
+	// Clock, if set, is the stack's clock instead of the hub's: a
+	// view of the hub's clock (a coarse one, say) whose timers run
+	// on the hub's clock, which Pump advances.
+	Clock tcpip.Clock
 }
 
 // NewStack returns a stack running the given protocols on the hub's
 // clock, closed when the test ends.
 func (h *Hub) NewStack(t testing.TB, opts Options) *stack.Stack {
 	t.Helper()
+	var clock tcpip.Clock = h.Clock
+	if opts.Clock != nil {
+		clock = opts.Clock
+	}
 	s := stack.New(stack.Options{
 		NetworkProtocols:   opts.Networks,
 		TransportProtocols: opts.Transports,
-		Clock:              h.Clock,
+		Clock:              clock,
 		RawFactory:         opts.RawFactory,
 		HandleLocal:        opts.HandleLocal,
 	})
