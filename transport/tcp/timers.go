@@ -158,6 +158,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	e.backoff++
 	e.rtt.timing = false
 	inflight := int(e.sndUna.Size(e.sndMax))
+	e.frtoOnTimeoutLocked()
 	e.cc.OnRTO(inflight)
 	e.inRecovery = false
 	e.undoArmed = false
@@ -174,6 +175,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	e.sndNxt = e.sndUna
 	e.rtoAt = zeroTime
 	e.sendDataLocked()
+	e.frtoStartLocked() // RFC 5682 step 1 went out
 	if e.rtoAt.IsZero() {
 		e.rtoAt = now.Add(e.rtoLocked())
 	}
