@@ -85,6 +85,20 @@ type Props struct {
 	// in the middle of a path does: a black hole the hosts do not know
 	// about. Frames larger than the MTU the NICs report are dropped too.
 	MTU uint32
+
+	// MarkCE is the probability that an ECN-capable IPv4 or IPv6 packet
+	// (ECT(0) or ECT(1) in its ECN field) is marked Congestion
+	// Experienced, as a router's active queue management does instead
+	// of dropping it (RFC 3168 §5). Packets that are not ECN-capable
+	// are left alone (a marking router would drop them; Loss stands in
+	// for that).
+	MarkCE float64
+	// MarkCEQueueBytes, if positive, marks CE every ECN-capable packet
+	// that finds at least this many bytes waiting in the transmit
+	// queue: a step-threshold AQM (as DCTCP's, RFC 8257 §3.1) that
+	// signals congestion before the queue overflows. It matters only
+	// with a Bandwidth.
+	MarkCEQueueBytes int
 }
 
 // Counters count what one direction of a link did with the frames written
@@ -105,6 +119,7 @@ type Counters struct {
 	Duplicated uint64 // extra copies made
 	Corrupted  uint64 // frames with a bit flipped
 	Reordered  uint64 // frames held ReorderDelay longer
+	MarkedCE   uint64 // ECN-capable packets marked CE (MarkCE, MarkCEQueueBytes)
 
 	// PeakQueueBytes is the most bytes that waited in the transmit
 	// queue at once (the frame being serialised not counted).
@@ -161,7 +176,7 @@ func (l *Link) Counters(dir Dir) Counters {
 			DroppedLoss: a.DroppedLoss + b.DroppedLoss, DroppedQueue: a.DroppedQueue + b.DroppedQueue,
 			DroppedMTU: a.DroppedMTU + b.DroppedMTU, DroppedDown: a.DroppedDown + b.DroppedDown,
 			Duplicated: a.Duplicated + b.Duplicated, Corrupted: a.Corrupted + b.Corrupted,
-			Reordered: a.Reordered + b.Reordered, PeakQueueBytes: max(a.PeakQueueBytes, b.PeakQueueBytes),
+			Reordered: a.Reordered + b.Reordered, MarkedCE: a.MarkedCE + b.MarkedCE, PeakQueueBytes: max(a.PeakQueueBytes, b.PeakQueueBytes),
 		}
 	}
 	return l.dir(dir).c
@@ -279,6 +294,7 @@ func (d *direction) send(pkt *buffer.Packet) {
 	}
 	// The transmit queue and serialisation.
 	done := now
+	backlog := 0 // bytes waiting ahead of this frame
 	if p.Bandwidth > 0 {
 		k := 0
 		for k < len(d.waiting) && !d.waiting[k].start.After(now) {
@@ -291,6 +307,7 @@ func (d *direction) send(pkt *buffer.Packet) {
 			start = d.busyUntil
 		}
 		if start.After(now) {
+			backlog = d.waitingSize
 			limit := p.QueueBytes
 			if limit == 0 {
 				limit = DefaultQueueBytes
@@ -315,6 +332,14 @@ func (d *direction) send(pkt *buffer.Packet) {
 		n.trace(d, EventDropLoss, seq, pkt)
 		pkt.Release()
 		return
+	}
+
+	// ECN marking: by the queue's threshold, or at random.
+	if (p.MarkCEQueueBytes > 0 && backlog >= p.MarkCEQueueBytes) || d.chance(p.MarkCE) {
+		if markCE(pkt) {
+			d.c.MarkedCE++
+			n.trace(d, EventMarkCE, seq, pkt)
+		}
 	}
 
 	copies := [2]*buffer.Packet{pkt}
@@ -426,6 +451,45 @@ func flipBit(pkt *buffer.Packet, rng *rand.Rand) bool {
 	}
 	b[off] ^= 1 << (bit % 8)
 	return true
+}
+
+// markCE sets the ECN field of an IPv4 or IPv6 packet (in an Ethernet
+// frame) to CE if it is ECT(0) or ECT(1) (RFC 3168 §5), fixing the IPv4
+// header checksum, and reports whether it did.
+func markCE(pkt *buffer.Packet) bool {
+	const eth = header.EthernetMinimumSize
+	if pkt.Payload.Len() < eth+header.IPv4MinimumSize {
+		return false
+	}
+	b, ok := pkt.Payload.PullUpWritable(eth + header.IPv4MinimumSize)
+	if !ok {
+		return false
+	}
+	ect := func(ecn uint8) bool { return ecn == header.ECNECT0 || ecn == header.ECNECT1 }
+	switch header.Ethernet(b).Type() {
+	case tcpip.IPv4ProtocolNumber:
+		ip := header.IPv4(b[eth:])
+		if ip.Version() != 4 || !ect(ip.ECN()) {
+			return false
+		}
+		ip.SetTOS(ip.TOS() | header.ECNCE)
+		return true
+	case tcpip.IPv6ProtocolNumber:
+		if pkt.Payload.Len() < eth+header.IPv6MinimumSize {
+			return false
+		}
+		b, ok = pkt.Payload.PullUpWritable(eth + header.IPv6MinimumSize)
+		if !ok {
+			return false
+		}
+		ip := header.IPv6(b[eth:])
+		if !ect(ip.ECN()) {
+			return false
+		}
+		ip.SetTrafficClass(ip.TrafficClass() | header.ECNCE)
+		return true
+	}
+	return false
 }
 
 // port is one end of a Link: the stack.LinkEndpoint of raw Ethernet frames

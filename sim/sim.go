@@ -195,12 +195,14 @@ const (
 	EventDuplicate                      // copied (both copies are delivered)
 	EventCorrupt                        // one bit flipped
 	EventReorder                        // held ReorderDelay longer
+	EventMarkCE                         // marked Congestion Experienced (ECN)
 )
 
 var eventNames = [...]string{
 	EventSend: "send", EventDeliver: "deliver", EventDropLoss: "drop-loss",
 	EventDropQueue: "drop-queue", EventDropMTU: "drop-mtu", EventDropDown: "drop-down",
 	EventDuplicate: "duplicate", EventCorrupt: "corrupt", EventReorder: "reorder",
+	EventMarkCE: "mark-ce",
 }
 
 // String returns the kind's name ("send", "drop-loss", …).

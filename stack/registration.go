@@ -82,7 +82,10 @@ type NetworkEndpoint interface {
 type NetworkHeaderParams struct {
 	Protocol tcpip.TransportProtocolNumber
 	TTL      uint8 // 0: the route's default
-	TOS      uint8
+	// TOS is IPv4's TOS byte or IPv6's Traffic Class: DSCP in the top
+	// six bits, the ECN field (RFC 3168 §5, header.ECNECT0, …) in the
+	// low two, which a transport using ECN sets per packet.
+	TOS uint8
 	// DF sets IPv4's don't-fragment bit (path MTU discovery).
 	DF bool
 }
@@ -151,8 +154,11 @@ type NetworkPacketInfo struct {
 	// or multicast address.
 	LocalAddressBroadcast bool
 	Multicast             bool
-	TTL                   uint8
-	TOS                   uint8
+	// TTL is IPv4's TTL or IPv6's Hop Limit.
+	TTL uint8
+	// TOS is IPv4's TOS byte or IPv6's Traffic Class; its low two bits
+	// are the ECN field (RFC 3168 §5) a transport reads for CE marks.
+	TOS uint8
 }
 
 // TransportDispatcher delivers inbound transport packets: the stack

@@ -294,6 +294,10 @@ type TCPStats struct {
 	SpuriousRecovery    Counter
 	SpuriousRTORecovery Counter
 	DSACKReceived       Counter
+	ECNNegotiated       Counter // connections that agreed on ECN (RFC 3168 §6.1.1)
+	ECNCEReceived       Counter // segments received with the CE codepoint on an ECN connection (RFC 3168 §6.1.3)
+	ECNECEReceived      Counter // ACKs received with ECE on an ECN connection (RFC 3168 §6.1.2)
+	ECNCwndReductions   Counter // congestion window reductions in response to ECE (RFC 3168 §6.1.2)
 	ZeroWindowProbes    Counter
 	KeepAlivesSent      Counter
 	KeepAliveTimeouts   Counter

@@ -139,6 +139,8 @@ func (e *endpoint) resetConnLocked() {
 	e.sndWnd, e.maxSndWnd = 0, 0
 	e.rcvFin, e.oooFin = false, false
 	e.sndWS, e.rcvWS, e.wsOK, e.sackOK, e.tsOK = 0, 0, false, false, false
+	e.ecn = ecnState{mode: e.ecn.mode}
+	e.frto, e.eifel = frtoState{}, eifelState{}
 	e.rtt = rttState{}
 	e.cc = nil
 	e.dupAcks, e.inRecovery, e.recoverSet, e.partialSeen = 0, false, false, false
@@ -272,6 +274,7 @@ func (e *endpoint) synSentLocked(g *segment) {
 	e.irs = g.seq
 	e.rcvNxt = g.seq + 1
 	e.negotiateLocked(&g.opts, true)
+	e.ecnSynAckLocked(g)
 	if g.has(header.TCPFlagACK) {
 		e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
 		if !e.tsOK && e.retries == 0 {

@@ -84,6 +84,18 @@ type cubic struct {
 	afterRTO  bool    // the next stage follows a timeout (RFC 9438 §4.8)
 
 	hs hystart
+
+	// prior is the state before the last reduction (RFC 9438 §4.9),
+	// for undo (undo.go).
+	prior cubicPrior
+}
+
+// cubicPrior is what RFC 9438 §4.9 restores after a spurious congestion
+// event: cwnd, ssthresh, cwnd_prior, W_max, K, the epoch (t and whether
+// it runs), W_est, and whether the stage follows a timeout.
+type cubicPrior struct {
+	cwnd, ssthresh, cwndPrior, wMax, wEst, k, t float64
+	epoch, afterRTO                             bool
 }
 
 var _ roundObserver = (*cubic)(nil)
@@ -96,9 +108,9 @@ func init() {
 // with RFC 6928's initial window and HyStart++ (RFC 9406) in the initial
 // slow start (RFC 9438 §4.10). It is registered as "cubic"; select it per
 // endpoint with tcpip.CongestionControlOption("cubic"). Fast recovery's
-// bookkeeping stays the connection's, as for NewReno. RFC 9438 §4.9's
-// undo of spurious congestion events is not done: the interface has no
-// hook that reports a reduction to have been spurious.
+// bookkeeping stays the connection's, as for NewReno. Spurious congestion
+// events (RFC 9438 §4.9) are undone through the connection's detectors
+// (D-SACK, Eifel, F-RTO: undo.go).
 func NewCubic(mss int) CongestionControl {
 	m := cubicClampMSS(mss)
 	return &cubic{
@@ -314,4 +326,53 @@ func (c *cubic) OnRTO(inflight int) {
 	c.reduce(inflight)
 	c.afterRTO = true
 	c.cwnd = c.mss
+}
+
+var (
+	_ ccUndoer     = (*cubic)(nil)
+	_ ecnResponder = (*cubic)(nil)
+)
+
+// saveUndo implements ccUndoer: RFC 9438 §4.9 "CUBIC MAY store the
+// current value of" its variables before a congestion event, to restore
+// them if the event proves spurious.
+func (c *cubic) saveUndo() {
+	c.prior = cubicPrior{
+		cwnd: c.cwnd, ssthresh: c.ssthresh, cwndPrior: c.cwndPrior,
+		wMax: c.wMax, wEst: c.wEst, k: c.k, t: c.t,
+		epoch: c.epoch, afterRTO: c.afterRTO,
+	}
+}
+
+// undo implements ccUndoer: RFC 9438 §4.9, the variables saved before
+// the spurious event come back: W_max, K, cwnd_prior, W_est and the
+// epoch (its t as it was: the ACK-clocked time of the reduction's round
+// trips is not counted, a small underestimate of t), ssthresh never
+// below its current value, cwnd never below its current value and at
+// most maxCwnd if given. While cwnd is below the restored ssthresh,
+// slow start brings it back (RFC 9438 §4.10); the epoch's cubic function
+// resumes after.
+func (c *cubic) undo(maxCwnd int) {
+	p := c.prior
+	if p.cwnd == 0 {
+		return // nothing saved
+	}
+	w := p.cwnd
+	if maxCwnd > 0 {
+		w = min(w, cubicBytes(maxCwnd))
+	}
+	c.cwnd = cubicClamp(max(c.cwnd, w), c.mss)
+	c.ssthresh = cubicClamp(max(c.ssthresh, p.ssthresh), 2*c.mss)
+	c.cwndPrior, c.wMax, c.wEst, c.k, c.t = p.cwndPrior, p.wMax, p.wEst, p.k, p.t
+	c.epoch, c.afterRTO = p.epoch, p.afterRTO
+}
+
+// onECE implements ecnResponder: RFC 9438 §4.6, the multiplicative
+// decrease of a congestion event, here without fast recovery (RFC 3168
+// §6.1.2: nothing is retransmitted): cwnd = ssthresh = max(flight_size ·
+// β_cubic, 2·SMSS); RFC 9438 §4.9: an ECN-signalled event is not undone.
+func (c *cubic) onECE(inflight int) {
+	c.reduce(inflight)
+	c.afterRTO = false
+	c.cwnd = cubicClamp(c.ssthresh, c.mss)
 }

@@ -156,11 +156,13 @@ type endpoint struct {
 
 	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
 	// response), see sack.go.
-	undoArmed    bool       // the last SACK recovery may still be undone
-	undoCwnd     int        // cwnd before the recovery
-	undoSsthresh int        // ssthresh before the recovery
-	undoRxt      []seqRange // retransmissions of the episode not yet D-SACKed
-	undoDSACKs   int        // retransmissions D-SACKed
+	undoArmed  bool       // the last SACK recovery may still be undone
+	undoRxt    []seqRange // retransmissions of the episode not yet D-SACKed
+	undoDSACKs int        // retransmissions D-SACKed
+	eifel      eifelState // Eifel detection (RFC 3522), undo.go
+	frto       frtoState  // F-RTO (RFC 5682), frto.go
+
+	ecn ecnState // ECN (RFC 3168), ecn.go
 
 	// D-SACK to report in the next ACK (RFC 2883 §4), valid if
 	// dsackPending.
@@ -241,6 +243,7 @@ func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 		kaIntvl: 75 * time.Second,
 		kaCount: 9,
 		ccName:  cc,
+		ecn:     ecnState{mode: ECNOption(p.ecn.Load())},
 	}
 }
 

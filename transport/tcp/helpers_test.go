@@ -91,6 +91,7 @@ func (l *dropLink) WritePackets(pkts []*buffer.Packet) (int, error) {
 // seg is a TCP segment seen on the hub.
 type seg struct {
 	src, dst netip.Addr
+	tos      uint8 // the IP header's TOS byte (ECN in its low bits)
 	f        header.TCPFields
 	opts     header.TCPOptions
 	data     []byte
@@ -124,7 +125,7 @@ func (s *sniffer) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *buffe
 	f.Options = append([]byte(nil), f.Options...)
 	o, _ := header.ParseTCPOptions(f.Options)
 	s.mu.Lock()
-	s.segs = append(s.segs, seg{src: ip.Source(), dst: ip.Destination(), f: f, opts: o, data: append([]byte(nil), t.Payload()...)})
+	s.segs = append(s.segs, seg{src: ip.Source(), dst: ip.Destination(), tos: ip.TOS(), f: f, opts: o, data: append([]byte(nil), t.Payload()...)})
 	s.mu.Unlock()
 }
 
@@ -341,6 +342,7 @@ type segOpts struct {
 	zero  bool // send a zero window
 	opts  []byte
 	data  []byte
+	tos   uint8 // the IP header's TOS byte (ECN codepoint in its low bits)
 }
 
 // send injects a segment from the peer; seq and ack default to the
@@ -363,7 +365,11 @@ func (p *peer) send(o segOpts) {
 	copy(b[f.Size():], o.data)
 	tt := header.TCP(b)
 	tt.SetChecksum(tt.CalculateChecksum(addrPeer, addrA))
-	p.e.hub.Send(testnet.IPv4Packet(addrPeer, addrA, tcpip.TCPProtocolNumber, 64, b))
+	ip := testnet.IPv4Packet(addrPeer, addrA, tcpip.TCPProtocolNumber, 64, b)
+	if o.tos != 0 {
+		header.IPv4(ip).SetTOS(o.tos)
+	}
+	p.e.hub.Send(ip)
 	if o.seq == nil {
 		n := seqnum.Size(len(o.data))
 		if o.flags&(header.TCPFlagSYN) != 0 {

@@ -34,6 +34,7 @@ type synEntry struct {
 	retries  int
 	deadline tcpip.MonotonicTime
 	sentAt   tcpip.MonotonicTime // first SYN-ACK, for an RTT sample
+	ecn      bool                // ECN agreed: the SYN-ACK carries ECE (RFC 3168 §6.1.1)
 }
 
 // synAckTimeout is the first SYN-ACK retransmission timeout (RFC 6298
@@ -127,6 +128,7 @@ func (e *endpoint) listenSYNLocked(g *segment) {
 	}
 	se.advMSS = e.listenMSSLocked(g)
 	se.tsOffset = uint32(e.s.RandUint64())
+	se.ecn = e.ecnAcceptLocked(g)
 	if len(l.synQ) >= l.synMax || e.p.halfOpen.Load() >= e.p.maxHalfOpen.Load() {
 		if !l.cookies {
 			e.p.stats.ListenOverflowSYNDrop.Inc()
@@ -182,7 +184,12 @@ func (e *endpoint) sendSYNACKLocked(se *synEntry) {
 		ob.AddWindowScale(se.rcvWS)
 	}
 	wnd := uint16(min(e.rcvBufSize, 0xffff))
-	e.p.sendRaw(se.id, se.nic, se.iss, se.irs+1, header.TCPFlagSYN|header.TCPFlagACK, wnd, ob.Bytes())
+	flags := header.TCPFlagSYN | header.TCPFlagACK
+	if se.ecn {
+		// RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE, not CWR.
+		flags |= header.TCPFlagECE
+	}
+	e.p.sendRaw(se.id, se.nic, se.iss, se.irs+1, flags, wnd, ob.Bytes())
 }
 
 // listenACKLocked completes a handshake: an ACK of our SYN-ACK (from the
@@ -247,6 +254,10 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c.keepalive, c.kaIdle, c.kaIntvl, c.kaCount = e.keepalive, e.kaIdle, e.kaIntvl, e.kaCount
 	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName
 	c.bindToDevice = e.bindToDevice
+	c.ecn = ecnState{mode: e.ecn.mode, ok: se.ecn}
+	if se.ecn {
+		e.p.stats.ECNNegotiated.Inc()
+	}
 	r, err := e.s.FindRoute(se.nic, se.id.LocalAddress, se.id.RemoteAddress, e.netProto, false)
 	if err != nil {
 		return nil

@@ -18,6 +18,9 @@ type newReno struct {
 	ssthresh int
 	acc      int // bytes acknowledged in congestion avoidance
 	hs       hystart
+
+	// The window before the last reduction, for undo (undo.go).
+	undoCwnd, undoSsthresh int
 }
 
 var _ roundObserver = (*newReno)(nil)
@@ -128,12 +131,34 @@ func (r *newReno) OnRTO(inflight int) {
 	r.hs.stop()
 }
 
-var _ ccUndoer = (*newReno)(nil)
+var (
+	_ ccUndoer     = (*newReno)(nil)
+	_ ecnResponder = (*newReno)(nil)
+)
 
-// undo restores the window after a spurious fast retransmit (RFC 4015
-// §3.2): cwnd and ssthresh go back to their values before the recovery,
-// never below their current ones.
-func (r *newReno) undo(cwnd, ssthresh int) {
-	r.cwnd = max(r.cwnd, cwnd)
-	r.ssthresh = max(r.ssthresh, ssthresh)
+// saveUndo implements ccUndoer.
+func (r *newReno) saveUndo() { r.undoCwnd, r.undoSsthresh = r.cwnd, r.ssthresh }
+
+// undo implements ccUndoer: after a spurious fast retransmit or timeout
+// (RFC 4015 §3), cwnd and ssthresh go back to their values before the
+// reduction, never below their current ones, cwnd at most maxCwnd if
+// given.
+func (r *newReno) undo(maxCwnd int) {
+	w := r.undoCwnd
+	if maxCwnd > 0 {
+		w = min(w, maxCwnd)
+	}
+	r.cwnd = max(r.cwnd, w)
+	r.ssthresh = max(r.ssthresh, r.undoSsthresh)
+}
+
+// onECE implements ecnResponder: RFC 3168 §6.1.2, cwnd and ssthresh
+// halved ("the sender halves the congestion window cwnd and reduces the
+// slow start threshold ssthresh"), at least 2·SMSS as RFC 5681 eq. 4,
+// without fast recovery's inflation.
+func (r *newReno) onECE(_ int) {
+	r.ssthresh = max(r.cwnd/2, 2*r.mss)
+	r.cwnd = r.ssthresh
+	r.acc = 0
+	r.hs.stop()
 }

@@ -39,9 +39,9 @@
 // [MinBufferSize, MaxBufferSize]), ReceiveQueueSizeOption,
 // SendQueueSizeOption, CongestionControlOption, LingerOption,
 // ReuseAddressOption, ReusePortOption, BindToDeviceOption, TTLOption,
-// TOSOption. Protocol options (Stack.SetTransportProtocolOption):
+// TOSOption (its DSCP bits: TCP sets the ECN field), ECNOption. Protocol options (Stack.SetTransportProtocolOption):
 // SYNQueueSizeOption, SYNCookiesOption, MSLOption, MaxHalfOpenOption,
-// SACKEnabledOption, and the stack-wide defaults of new endpoints given as
+// SACKEnabledOption, ECNOption, and the stack-wide defaults of new endpoints given as
 // tcpip.CongestionControlOption, tcpip.SendBufferSizeOption and
 // tcpip.ReceiveBufferSizeOption.
 //
@@ -86,7 +86,8 @@
 // PRR; D-SACKs (RFC 2883) are sent and received, and a fast retransmit
 // they show spurious is undone (RFC 3708, RFC 4015's response, without
 // DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
-// retransmission or a lost tail waits for the RTO. No ECN, urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
+// retransmission or a lost tail waits for the RTO. No AccECN (RFC 9768),
+// urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
 // (no IPv4-mapped dual stack); a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.
@@ -191,6 +192,8 @@ type protocol struct {
 
 	// sack is SACKEnabledOption: read on every segment, so atomic.
 	sack atomic.Bool
+	// ecn is the ECNOption of new endpoints.
+	ecn atomic.Int32
 
 	mu         sync.Mutex
 	synQueue   int           // guarded by mu
@@ -212,6 +215,7 @@ func NewProtocol(s *stack.Stack) stack.TransportProtocol {
 		defaultCC: "newreno", defSndBuf: DefaultSendBufferSize, defRcvBuf: DefaultReceiveBufferSize}
 	p.maxHalfOpen.Store(DefaultMaxHalfOpen)
 	p.sack.Store(true)
+	p.ecn.Store(int32(ECNPassive))
 	// RFC 6528 §3: the secret key should be random; the stack's seed
 	// and random source make it so while staying reproducible under a
 	// seeded simulation.
@@ -270,6 +274,11 @@ func (p *protocol) SetOption(opt any) error {
 		p.maxHalfOpen.Store(int64(v))
 	case SACKEnabledOption:
 		p.sack.Store(bool(v))
+	case ECNOption:
+		if !v.valid() {
+			return tcpip.ErrInvalidOptionValue
+		}
+		p.ecn.Store(int32(v))
 	case tcpip.CongestionControlOption:
 		if _, ok := lookupCC(string(v)); !ok {
 			return tcpip.ErrInvalidOptionValue
@@ -300,6 +309,8 @@ func (p *protocol) Option(opt any) error {
 		*v = MaxHalfOpenOption(p.maxHalfOpen.Load())
 	case *SACKEnabledOption:
 		*v = SACKEnabledOption(p.sack.Load())
+	case *ECNOption:
+		*v = ECNOption(p.ecn.Load())
 	case *tcpip.CongestionControlOption:
 		*v = tcpip.CongestionControlOption(p.defaultCC)
 	case *tcpip.SendBufferSizeOption:
@@ -375,6 +386,7 @@ type segment struct {
 	opts    header.TCPOptions
 	pkt     *buffer.Packet
 	dataLen int
+	ecn     uint8 // the ECN field of the IP header (RFC 3168 §5)
 }
 
 // logicalLen is SEG.LEN: the data plus one for SYN and for FIN.
@@ -445,6 +457,7 @@ func (p *protocol) parse(id stack.TransportEndpointID, info stack.NetworkPacketI
 		ack:   t.AckNumber(),
 		flags: t.Flags() &^ header.TCPFlagsReserved,
 		wnd:   t.WindowSize(),
+		ecn:   info.TOS & header.ECNMask,
 	}
 	var oerr error
 	g.opts, oerr = header.ParseTCPOptions(t.Options())

@@ -150,6 +150,7 @@ func (e *endpoint) rcvLocked(g *segment) {
 	}
 	e.lastRcvAt = now
 	e.kaProbes = 0
+	e.ecnRcvLocked(g)
 	if e.state == StateSynReceived {
 		if !g.ack.GreaterThan(e.sndUna) || g.ack.GreaterThan(e.sndMax) {
 			// RFC 9293 §3.10.7.4: an unacceptable ACK in
@@ -215,6 +216,7 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 	wnd := uint32(g.wnd) << e.sndWS
 	sacked := e.sackUpdateLocked(g)
 	e.rackOnAckLocked(g, now) // RFC 8985 §6.2, §7.4
+	una := e.sndUna
 	if g.ack.GreaterThan(e.sndUna) {
 		e.newAckLocked(g, now)
 	} else if g.ack == e.sndUna && g.dataLen == 0 && !g.has(header.TCPFlagFIN) &&
@@ -225,6 +227,9 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 		// 2883: a duplicate segment reached the peer) is not.
 		e.dupAckLocked()
 	}
+	// Spurious retransmissions (undo.go, frto.go) and ECN (ecn.go).
+	e.spuriousOnAckLocked(g, una, sacked)
+	e.ecnOnAckLocked(g)
 	// RFC 6675 §5 (3): IsLost(HighACK + 1) starts recovery before
 	// DupThresh duplicate ACKs (several SACKed segments per ACK, or
 	// lost ACKs); as RFC 6582 §3.2 step 1, not below the previous
@@ -396,6 +401,7 @@ func (e *endpoint) dupAckLocked() {
 		e.recoverSet = true
 		e.p.stats.FastRetransmits.Inc()
 		e.p.stats.FastRecovery.Inc()
+		e.undoSaveLocked(false)
 		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 		e.retransmitHeadLocked()
 		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())

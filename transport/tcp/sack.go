@@ -197,7 +197,7 @@ func (e *endpoint) sackHoleLocked(from, limit seqnum.Value) (seqnum.Value, int, 
 func (e *endpoint) sackEnterRecoveryLocked() {
 	// RFC 3708 / RFC 4015: remember the window to restore if every
 	// retransmission of this episode turns out spurious (D-SACKed).
-	e.undoCwnd, e.undoSsthresh = e.cc.Cwnd(), e.cc.Ssthresh()
+	e.undoSaveLocked(false)
 	e.undoArmed, e.undoDSACKs = true, 0
 	e.undoRxt = e.undoRxt[:0]
 	// (4.1) RecoveryPoint = HighData.
@@ -378,17 +378,8 @@ func (e *endpoint) sackMaybeUndoLocked() {
 	if !e.undoArmed || e.inRecovery || e.undoDSACKs == 0 || len(e.undoRxt) > 0 {
 		return
 	}
-	e.undoArmed = false
 	e.p.stats.SpuriousRecovery.Inc()
-	if u, ok := e.cc.(ccUndoer); ok {
-		u.undo(e.undoCwnd, e.undoSsthresh)
-	}
-}
-
-// ccUndoer is implemented by congestion control algorithms that can
-// restore their window after a spurious fast retransmit (RFC 4015 §3.2).
-type ccUndoer interface {
-	undo(cwnd, ssthresh int)
+	e.undoRestoreLocked(0)
 }
 
 // sackSkipLocked moves SND.NXT past a SACKed range after an RTO (RFC

@@ -104,6 +104,8 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	if flags&header.TCPFlagRST != 0 {
 		wnd = 0
 	}
+	// RFC 3168 §6.1: ECE, CWR and ECT(0).
+	flags, tos := e.ecnSegmentLocked(seq, flags, n)
 	var data buffer.Buffer
 	if n > 0 {
 		data = e.sndBuf.CloneRange(off, n)
@@ -138,7 +140,7 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	}
 	// RFC 1191 §3 (path MTU discovery, as Linux's default): IPv4
 	// segments are sent with DF.
-	params := stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.ttl, TOS: e.tos, DF: r.NetProto == tcpip.IPv4ProtocolNumber}
+	params := stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.ttl, TOS: tos, DF: r.NetProto == tcpip.IPv4ProtocolNumber}
 	if err := r.WritePacket(params, pkt); err != nil {
 		e.p.stats.SegmentSendErrors.Inc()
 		e.stats.SendErrors.Inc()

@@ -121,6 +121,8 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		e.ttl = uint8(v)
 	case tcpip.TOSOption:
 		e.tos = uint8(v)
+	case ECNOption:
+		return e.setECNOptionLocked(v)
 	case tcpip.V6OnlyOption:
 		if !bool(v) && e.netProto == tcpip.IPv6ProtocolNumber {
 			// Dual-stack TCP endpoints are not implemented.
@@ -183,6 +185,8 @@ func (e *endpoint) GetSockOpt(opt any) error {
 		*v = tcpip.TTLOption(e.ttl)
 	case *tcpip.TOSOption:
 		*v = tcpip.TOSOption(e.tos)
+	case *ECNOption:
+		*v = e.ecn.mode
 	case *tcpip.V6OnlyOption:
 		*v = tcpip.V6OnlyOption(e.netProto == tcpip.IPv6ProtocolNumber)
 	case *InfoOption:

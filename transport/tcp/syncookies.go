@@ -17,9 +17,10 @@ import (
 // The ACK completing the handshake acknowledges ISN+1: the cookie is
 // valid if t is the current or previous period and the hash matches.
 // As Linux does, when the SYN carried timestamps the SYN-ACK's TSval
-// carries the peer's window scale (low 4 bits, 0xf for none) and SACK-permitted
-// (bit 4), which the ACK echoes in TSecr; without timestamps the
-// connection goes without window scaling and SACK.
+// carries the peer's window scale (low 4 bits, 0xf for none), SACK-permitted
+// (bit 4) and the ECN agreement (bit 5), which the ACK echoes in TSecr;
+// without timestamps the connection goes without window scaling, SACK
+// and ECN.
 
 // cookieMSS are the MSS values a cookie can encode (Linux's msstab).
 var cookieMSS = [...]uint16{536, 1300, 1440, 1460}
@@ -30,6 +31,7 @@ const (
 	cookieTSMask  = 1<<cookieTSBits - 1
 	cookieNoScale = 0xf
 	cookieSACK    = 0x10
+	cookieECN     = 0x20 // the SYN-ACK offered ECN (RFC 3168 §6.1.1), as Linux's TS_OPT_ECN
 )
 
 func (e *endpoint) cookieCounter() uint32 {
@@ -69,9 +71,17 @@ func (e *endpoint) sendCookieLocked(g *segment, se *synEntry) {
 		if g.opts.SACKPermitted {
 			opt |= cookieSACK
 		}
+		if se.ecn {
+			opt |= cookieECN
+		}
 		now := uint32(e.s.Clock().NowMonotonic().Nanoseconds()/1e6) + se.tsOffset
 		se.tsOffset -= now & cookieTSMask
 		se.tsOffset += opt
+	}
+	if !g.opts.HasTimestamps {
+		// No TSval to carry the ECN agreement: the SYN-ACK does not
+		// offer it (see ecn.go).
+		se.ecn = false
 	}
 	e.p.stats.SYNCookiesSent.Inc()
 	e.sendSYNACKLocked(se)
@@ -105,6 +115,7 @@ func (e *endpoint) checkCookieLocked(g *segment) *synEntry {
 			}
 		}
 		se.opts.SACKPermitted = opt&cookieSACK != 0
+		se.ecn = opt&cookieECN != 0 && e.ecn.mode != ECNOff
 		// The offset the SYN-ACK used: TSecr = our clock then +
 		// offset, so offset = TSecr − our clock then; the clock then
 		// is within a few seconds of now, so recompute it from the

@@ -169,6 +169,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	e.rtoLastAt = now
 	e.rtt.timing = false
 	inflight := int(e.sndUna.Size(e.sndMax))
+	e.frtoOnTimeoutLocked()
 	e.cc.OnRTO(inflight)
 	e.rackOnRTOLocked() // RFC 8985 §6.3
 	e.inRecovery = false
@@ -186,6 +187,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	e.sndNxt = e.sndUna
 	e.rtoAt = zeroTime
 	e.sendDataLocked()
+	e.frtoStartLocked() // RFC 5682 step 1 went out
 	if e.rtoAt.IsZero() {
 		e.rtoAt = now.Add(e.rtoLocked())
 	}
