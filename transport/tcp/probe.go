@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ustack-go/ustack/header"
@@ -406,4 +407,16 @@ func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration)
 		}
 	}
 	return acc, busy
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the names String
+// gives.
+func (l *Limit) UnmarshalText(b []byte) error {
+	for i, n := range limitNames {
+		if n == string(b) {
+			*l = Limit(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("tcp: unknown limit %q", b)
 }
