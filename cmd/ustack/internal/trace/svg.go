@@ -364,7 +364,9 @@ func formatRate(bps float64) string {
 func WriteCSV(w io.Writer, r Result) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"time_s", "cwnd_bytes", "ssthresh_bytes", "inflight_bytes", "srtt_ms", "rtt_sample_ms", "retransmits", "acked_bytes", "in_recovery"})
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	}
 	for _, s := range r.Samples {
 		_ = cw.Write([]string{
 			strconv.FormatFloat(s.Time.Seconds(), 'f', 6, 64),
