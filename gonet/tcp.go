@@ -10,6 +10,7 @@ import (
 
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // DefaultBacklog is the accept queue length of ListenTCP: the number of
@@ -384,6 +385,17 @@ func (c *TCPConn) GetSockOpt(opt any) error {
 		return c.fail("get", err)
 	}
 	return nil
+}
+
+// Info returns the connection's tcp.Info (TCP_INFO): RTT, windows,
+// buffers, loss recovery and what limits its sending (Info.Why; Info's
+// String is a readable report). The endpoint must be one of package tcp.
+func (c *TCPConn) Info() (tcp.Info, error) {
+	var o tcp.InfoOption
+	if err := c.GetSockOpt(&o); err != nil {
+		return tcp.Info{}, err
+	}
+	return tcp.Info(o), nil
 }
 
 // Close closes the connection: data written and not yet sent is still

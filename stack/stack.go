@@ -87,6 +87,8 @@ type Stack struct {
 	local       localQueue         // handle-local deliveries
 	packetEPs   packetEndpointList // AF_PACKET endpoints of every NIC
 
+	tcpProbe atomic.Pointer[TCPProbeFunc] // AddTCPProbe; nil: none
+
 	mu         sync.RWMutex
 	nics       map[tcpip.NICID]*nic                 // guarded by mu
 	routes     []tcpip.Route                        // guarded by mu; copy on write

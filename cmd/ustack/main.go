@@ -2,6 +2,7 @@
 // line.
 //
 //	ustack serve --tap NAME --addr CIDR …   serve echo, discard, chargen and HTTP on a TAP device
+//	ustack trace [-size 4M] [-rtt 40ms] …   draw one simulated TCP transfer's cwnd, RTT and goodput as SVG
 //
 // Run `ustack serve -h` for the flags of a subcommand.
 package main
@@ -15,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/ustack-go/ustack/cmd/ustack/internal/serve"
+	"github.com/ustack-go/ustack/cmd/ustack/internal/trace"
 )
 
 func main() {
@@ -28,6 +30,8 @@ Commands:
   serve   bring ustack up on a TAP device and serve echo and discard (UDP
           and TCP), chargen and HTTP (TCP)
           (` + serve.Usage + `)
+  trace   run one TCP transfer in the simulator and draw the sender's
+          cwnd, RTT and goodput over time as SVG (` + trace.Usage + `)
 
 Run "ustack <command> -h" for a command's flags.
 `
@@ -50,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			stop()
 		}()
 		return serve.Main(ctx, args[1:], stdout, stderr)
+	case "trace":
+		return trace.Main(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -214,6 +214,9 @@ type endpoint struct {
 	ttl          uint8
 	tos          uint8
 
+	// Probe queue, chrono accounting and counters for Info (probe.go).
+	intro introspection
+
 	optBuf        [header.TCPMaximumOptionsSize]byte
 	retrans       int // total retransmissions (Info)
 	bytesAcked    uint64
@@ -266,16 +269,22 @@ func (e *endpoint) lock() { e.mu.Lock() }
 func (e *endpoint) unlock() {
 	for {
 		e.drainBacklogLocked()
+		e.chronoLocked()
 		ev := e.events
 		e.events = 0
 		red := e.redirect
 		e.redirect = nil
+		probes := e.intro.probeQ
+		e.intro.probeQ = nil
 		e.mu.Unlock()
 		if ev != 0 {
 			e.waitQueue.Notify(ev)
 		}
 		for i := range red {
 			e.p.redeliver(&red[i])
+		}
+		if probes != nil {
+			e.probeFlush(probes)
 		}
 		// A segment that arrived after the drain and found mu held
 		// is ours to process.

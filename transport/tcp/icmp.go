@@ -49,6 +49,7 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 			return
 		}
 		e.setSndMSSLocked(mss)
+		e.intro.pmtuEvents++
 		// RFC 1191 §6.5: retransmit what was sent with the old size.
 		e.sndNxt = e.sndUna
 		e.rtt.timing = false

@@ -30,6 +30,9 @@ func (e *endpoint) handleSegmentLocked(g *segment) {
 		g.release()
 	}
 	e.armLocked()
+	if e.s.GetTCPProbe() != nil {
+		e.probeCaptureLocked(g)
+	}
 }
 
 // acceptableLocked is RFC 9293 §3.10.7.4's first check, the table of

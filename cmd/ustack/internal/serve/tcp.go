@@ -278,6 +278,7 @@ func (r *chargenReader) Read(p []byte) (int, error) {
 //
 //	GET /bytes/N   the first N bytes of the chargen stream
 //	POST /sha256   the hex SHA-256 of the request body
+//	GET /conns     the TCP endpoints with their tcp.Info (?json=1: JSON)
 //	GET /          a status page with the stack's counters
 func (srv *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -308,12 +309,14 @@ func (srv *Server) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "%s\n", hex.EncodeToString(h.Sum(nil)))
 	})
+	mux.HandleFunc("GET /conns", srv.handleConns)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		srv.stats.HTTPRequests.Inc()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "ustack serving on %s (%s)\n\n", srv.cfg.TAP, srv.mac)
 		fmt.Fprintf(w, "GET /bytes/N   the first N bytes of the chargen stream (RFC 864)\n")
-		fmt.Fprintf(w, "POST /sha256   the SHA-256 of the request body\n\n")
+		fmt.Fprintf(w, "POST /sha256   the SHA-256 of the request body\n")
+		fmt.Fprintf(w, "GET /conns     the TCP connections and what limits each (?json=1: JSON)\n\n")
 		io.WriteString(w, srv.Snapshot().String())
 	})
 	return mux

@@ -1,0 +1,422 @@
+package tcp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/seqnum"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// introspection is the endpoint's state for its observers: the states
+// captured for the stack's TCP probe (stack.AddTCPProbe), the time spent
+// in each sending limit (Info's chrono accounting) and counters nothing
+// else keeps. probeQ, probeUna, chrono and pmtuEvents are guarded by the
+// endpoint's mu; probeSpare by its bmu.
+type introspection struct {
+	// probeQ holds the states captured under mu, handed to the probe
+	// by unlock once mu is released (DESIGN.md "Concurrency": no user
+	// callback under an endpoint lock). nil when empty.
+	probeQ []stack.TCPEndpointState
+	// probeSpare is a drained probeQ kept for reuse (guarded by bmu):
+	// with a probe installed, a warm connection captures without
+	// allocating.
+	probeSpare []stack.TCPEndpointState
+	// probeUna is SND.UNA at the last capture: a segment that moved it
+	// acknowledged new data, and the RTT sample is its own.
+	probeUna seqnum.Value
+
+	chrono chrono
+
+	// pmtuEvents counts MSS reductions by Packet Too Big (icmp.go).
+	pmtuEvents int
+}
+
+// probeCaptureLocked copies the endpoint's state after g was processed
+// into the queue of states for the stack's probe (handleSegmentLocked
+// calls it when a probe is installed).
+func (e *endpoint) probeCaptureLocked(g *segment) {
+	if e.state == StateListen {
+		// The listener only hands SYNs on; its children are probed.
+		return
+	}
+	in := &e.intro
+	if in.probeQ == nil {
+		e.bmu.Lock()
+		in.probeQ, in.probeSpare = in.probeSpare, nil
+		e.bmu.Unlock()
+	}
+	in.probeQ = append(in.probeQ, stack.TCPEndpointState{})
+	st := &in.probeQ[len(in.probeQ)-1]
+	e.fillStateLocked(st)
+	seg := &st.Segment
+	seg.Seq, seg.Ack, seg.Flags, seg.Window, seg.DataLen = g.seq, g.ack, g.flags, g.wnd, g.dataLen
+	if g.opts.HasTimestamps {
+		seg.HasTimestamps, seg.TSVal, seg.TSEcr = true, g.opts.TSVal, g.opts.TSEcr
+	}
+	seg.NumSACKBlocks = copy(seg.SACKBlocks[:], g.opts.SACK())
+	if e.sndUna != in.probeUna {
+		st.Sender.RTTSample = e.rtt.last
+	}
+	in.probeUna = e.sndUna
+}
+
+// probeFlush hands the captured states q to the stack's probe, without
+// the endpoint's lock, and keeps q's array for the next captures.
+func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
+	if f := e.s.GetTCPProbe(); f != nil {
+		for i := range q {
+			f(q[i])
+		}
+	}
+	clear(q)
+	e.bmu.Lock()
+	if e.intro.probeSpare == nil {
+		e.intro.probeSpare = q[:0]
+	}
+	e.bmu.Unlock()
+}
+
+// fillStateLocked copies the endpoint's state into st (the segment
+// fields aside).
+func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
+	st.ID = e.id
+	st.UniqueID = e.uniqueID
+	st.State = uint8(e.state)
+	st.SegTime = e.s.Clock().NowMonotonic()
+
+	st.RcvBufSize = e.rcvBufSize
+	st.RcvBufUsed = e.rcvBuf.Len()
+	st.RcvOOOBytes = e.oooBytes
+	st.SACKPermitted = e.sackOK
+	st.NumSACKBlocksSent = e.sackBlocksPendingLocked(&st.SACKBlocksSent)
+	st.Timestamps = e.tsOK
+	st.RecentTS = e.tsRecent
+	st.RecentTSTime = e.tsRecentAt
+	st.TSOffset = e.tsOffset
+	st.SndBufSize = e.sndBufSize
+	st.SndBufUsed = e.sndBuf.Len()
+	st.SndBufQueued = e.unsentLocked()
+	st.PMTUEvents = e.intro.pmtuEvents
+	st.SndMSS = e.sndMSS
+
+	r := &st.Receiver
+	r.RcvNxt = e.rcvNxt
+	r.RcvAcc = e.rcvAdv
+	r.RcvWndScale = -1
+	if e.wsOK {
+		r.RcvWndScale = int(e.rcvWS)
+	}
+	r.PendingBufUsed = e.oooBytes
+	r.OOOSegments = len(e.ooo)
+	r.RcvMSS = e.advMSS
+
+	s := &st.Sender
+	s.SndUna, s.SndNxt, s.SndMax = e.sndUna, e.sndNxt, e.sndMax
+	s.SndWnd, s.MaxSndWnd = int(e.sndWnd), int(e.maxSndWnd)
+	s.SndWndScale = -1
+	if e.wsOK {
+		s.SndWndScale = int(e.sndWS)
+	}
+	if e.cc != nil {
+		s.Cwnd, s.Ssthresh = e.cc.Cwnd(), e.cc.Ssthresh()
+		if r, ok := e.cc.(ccStateReporter); ok {
+			r.reportState(&s.CC)
+		}
+		s.CC.Name = e.cc.Name()
+	} else {
+		s.CC.Name = e.ccName
+	}
+	s.SRTT, s.RTTVar, s.RTO = e.rtt.srtt, e.rtt.rttvar, e.rtoLocked()
+	s.Backoff = int(e.backoff)
+	s.DupAckCount = e.dupAcks
+	if e.state.synchronized() {
+		s.Outstanding = int(e.sndUna.Size(e.sndMax))
+	}
+	if e.sndMSS > 0 {
+		s.OutstandingSegments = (s.Outstanding + e.sndMSS - 1) / e.sndMSS
+	}
+	s.Retransmits = e.retrans
+	e.fillRecoveryLocked(&s.FastRecovery)
+}
+
+// fillRecoveryLocked copies the loss recovery state and summarises the
+// SACK scoreboard (RFC 6675 §4).
+func (e *endpoint) fillRecoveryLocked(fr *stack.TCPFastRecoveryState) {
+	fr.Active = e.inRecovery
+	fr.SACK = e.sackOK
+	fr.RecoveryPoint, fr.RecoverySet = e.recover, e.recoverSet
+	fr.HighRxt = e.highRxt
+	fr.RescueRxt, fr.RescueSet = e.rescueRxt, e.rescueSet
+	if !e.state.synchronized() {
+		return
+	}
+	outstanding := int(e.sndUna.Size(e.sndMax))
+	fr.Pipe = outstanding
+	if !e.sackOK {
+		// RFC 5681 §2: FlightSize.
+		return
+	}
+	fr.SACKedBytes = e.sackedBytesLocked(e.sndUna, e.sndMax)
+	fr.SACKedRanges = len(e.sacked)
+	if lost := e.sackLostBelowLocked(); e.sndUna.LessThan(lost) {
+		fr.LostBytes = int(e.sndUna.Size(lost)) - e.sackedBytesLocked(e.sndUna, lost)
+	}
+	if e.inRecovery {
+		// RFC 6675 §4 SetPipe(); HighRxt is valid in recovery only.
+		fr.Pipe = e.sackPipeLocked()
+	} else {
+		// SetPipe() with nothing retransmitted: what is neither
+		// SACKed nor lost.
+		fr.Pipe = outstanding - fr.SACKedBytes - fr.LostBytes
+	}
+}
+
+// unsentLocked returns the bytes of the send buffer not sent yet (from
+// SND.NXT, so after a timeout those to be sent again count).
+func (e *endpoint) unsentLocked() int {
+	if !e.state.synchronized() {
+		return 0
+	}
+	return max(e.sndBuf.Len()-int(e.bufSeq.Size(e.sndNxt)), 0)
+}
+
+// sackBlocksPendingLocked copies into b the SACK blocks our next ACK
+// would carry (the pending D-SACK block, then the out-of-order runs as
+// sackBlocksLocked orders them) without consuming the D-SACK, and
+// returns how many.
+func (e *endpoint) sackBlocksPendingLocked(b *[header.TCPMaxSACKBlocks]header.SACKBlock) int {
+	if !e.sackOK {
+		return 0
+	}
+	n := 0
+	if e.dsackPending {
+		b[n] = e.dsackBlock
+		n++
+	}
+	first := -1
+	for i := range e.ooo {
+		s := &e.ooo[i]
+		end := s.seq.Add(seqnum.Size(s.data.Len()))
+		if e.lastOOOSeq.InRange(s.seq, end) {
+			first = i
+			b[n] = header.SACKBlock{Start: s.seq, End: end}
+			n++
+			break
+		}
+	}
+	for i := len(e.ooo) - 1; i >= 0 && n < len(b); i-- {
+		if i == first {
+			continue
+		}
+		s := &e.ooo[i]
+		b[n] = header.SACKBlock{Start: s.seq, End: s.seq.Add(seqnum.Size(s.data.Len()))}
+		n++
+	}
+	return n
+}
+
+// ccStateReporter is implemented by the congestion controls whose own
+// state the probe reports (stack.TCPCongestionState).
+type ccStateReporter interface {
+	reportState(st *stack.TCPCongestionState)
+}
+
+var (
+	_ ccStateReporter = (*newReno)(nil)
+	_ ccStateReporter = (*cubic)(nil)
+)
+
+func (r *newReno) reportState(st *stack.TCPCongestionState) {
+	st.NewReno.AckedInCA = r.acc
+	r.hs.reportState(&st.HyStart)
+}
+
+func (c *cubic) reportState(st *stack.TCPCongestionState) {
+	cs := &st.Cubic
+	cs.WMax, cs.CwndPrior, cs.WEst = c.wMax, c.cwndPrior, c.wEst
+	cs.K = secondsDuration(c.k)
+	cs.EpochActive = c.epoch
+	cs.Elapsed = secondsDuration(c.t)
+	cs.AfterRTO = c.afterRTO
+	c.hs.reportState(&st.HyStart)
+}
+
+func (h *hystart) reportState(st *stack.TCPHyStartState) {
+	st.Done = h.done
+	st.InCSS = h.css
+	st.CSSRounds = h.cssRounds
+	st.CSSBaselineRTT = h.cssBaseline
+	st.WindowEnd = h.windowEnd
+	st.LastRoundMinRTT = h.lastRoundMin
+	st.CurrentRoundMinRTT = h.curRoundMin
+	st.RTTSamples = h.samples
+}
+
+// secondsDuration converts seconds to a Duration, saturating (CUBIC's t
+// may reach about 31 years, within a Duration's 292).
+func secondsDuration(s float64) time.Duration {
+	const maxSec = float64(1<<63-1) / float64(time.Second)
+	if !(s > 0) {
+		return 0
+	}
+	if s >= maxSec {
+		return 1<<63 - 1
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// Limit is what keeps a connection from sending more right now, as
+// Linux's TCP "chrono" accounting classifies it (tcp_info's busy,
+// rwnd_limited and sndbuf_limited times), with the congestion window
+// and the application as categories of their own.
+type Limit uint8
+
+// The limits, from Info.Limit.
+const (
+	// LimitNone: the connection does not send: not established, or its
+	// sending side is finished (FIN queued) or closed.
+	LimitNone Limit = iota
+	// LimitApplication: everything written was sent and the send buffer
+	// has room: the application is not writing (or writes too little
+	// for a full segment while data is unacknowledged, RFC 9293
+	// §3.7.4's Nagle algorithm).
+	LimitApplication
+	// LimitReceiverWindow: data waits because the peer's window is
+	// full (RFC 9293 §3.8.6.2.1's usable window is below a segment):
+	// the peer reads too slowly or its buffer is too small for the
+	// path.
+	LimitReceiverWindow
+	// LimitCongestionWindow: data waits because the bytes in flight
+	// fill the congestion window (RFC 5681 §2): the path's capacity,
+	// loss, or a window still growing.
+	LimitCongestionWindow
+	// LimitSendBuffer: everything written was sent but the send buffer
+	// is full of unacknowledged data: the application is blocked on a
+	// send buffer smaller than what the path could carry.
+	LimitSendBuffer
+
+	numLimits
+)
+
+var limitNames = [...]string{
+	LimitNone:             "none",
+	LimitApplication:      "application",
+	LimitReceiverWindow:   "receiver-window",
+	LimitCongestionWindow: "congestion-window",
+	LimitSendBuffer:       "send-buffer",
+}
+
+// String names the limit.
+func (l Limit) String() string {
+	if l < numLimits {
+		return limitNames[l]
+	}
+	return "limit(?)"
+}
+
+// MarshalText implements encoding.TextMarshaler (JSON shows the name).
+func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// limitLocked classifies what keeps the connection from sending now.
+func (e *endpoint) limitLocked() Limit {
+	switch e.state {
+	case StateEstablished, StateCloseWait:
+	default:
+		// Handshake, closed, or the FIN is queued: nothing more to
+		// write.
+		return LimitNone
+	}
+	if e.cc == nil || e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0 {
+		return LimitNone
+	}
+	unsent := e.unsentLocked()
+	if unsent == 0 {
+		if !e.writableLocked() {
+			return LimitSendBuffer
+		}
+		return LimitApplication
+	}
+	need := min(unsent, e.sndMSS)
+	// RFC 9293 §3.8.6.2.1: the usable window is SND.UNA + SND.WND −
+	// SND.NXT.
+	if int(e.sndWnd)-int(e.sndUna.Size(e.sndNxt)) < need {
+		return LimitReceiverWindow
+	}
+	cwnd, flight := e.cc.Cwnd(), int(e.sndUna.Size(e.sndNxt))
+	if e.inRecovery && e.sackOK {
+		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS.
+		cwnd, flight = e.sackRecoveryCwndLocked(), e.sackPipeLocked()
+	}
+	if cwnd-flight < need {
+		return LimitCongestionWindow
+	}
+	// Data waits with both windows open: a small segment held by
+	// Nagle or cork until the data in flight is acknowledged. If the
+	// buffer is full meanwhile, the application waits on it.
+	if !e.writableLocked() {
+		return LimitSendBuffer
+	}
+	return LimitApplication
+}
+
+// chrono accounts the time a connection spends in each Limit, and busy
+// (data unacknowledged or unsent), as Linux's tcp_chrono_start/stop do:
+// the limit is recomputed whenever the endpoint's lock is released (every
+// segment, timer and user call), and the clock is read only when it
+// changes.
+type chrono struct {
+	cur   Limit
+	busy  bool
+	since tcpip.MonotonicTime // start of cur; zero: never started
+	acc   [numLimits]time.Duration
+	busyT time.Duration
+}
+
+// chronoLocked records a change of limit or busy state.
+func (e *endpoint) chronoLocked() {
+	l := e.limitLocked()
+	busy := e.state.synchronized() && (e.sndUna != e.sndMax || e.unsentLocked() > 0)
+	c := &e.intro.chrono
+	if l == c.cur && busy == c.busy {
+		return
+	}
+	now := e.s.Clock().NowMonotonic()
+	if !c.since.IsZero() {
+		d := now.Sub(c.since)
+		c.acc[c.cur] += d
+		if c.busy {
+			c.busyT += d
+		}
+	}
+	c.cur, c.busy, c.since = l, busy, now
+}
+
+// chronoTimesLocked returns the time spent in each limit and busy, up
+// to now.
+func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration) {
+	c := &e.intro.chrono
+	acc, busy := c.acc, c.busyT
+	if !c.since.IsZero() {
+		d := e.s.Clock().NowMonotonic().Sub(c.since)
+		acc[c.cur] += d
+		if c.busy {
+			busy += d
+		}
+	}
+	return acc, busy
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the names String
+// gives.
+func (l *Limit) UnmarshalText(b []byte) error {
+	for i, n := range limitNames {
+		if n == string(b) {
+			*l = Limit(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("tcp: unknown limit %q", b)
+}
