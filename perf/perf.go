@@ -385,7 +385,7 @@ type runner struct {
 	stop  chan struct{} // closed to stop the progress goroutine
 	// onBegin, if not nil, runs just before the timed part starts.
 	onBegin func()
-	exit  chan struct{} // closed by the progress goroutine
+	exit    chan struct{} // closed by the progress goroutine
 
 	// Measurements of the timed part.
 	start    time.Time
@@ -454,3 +454,26 @@ func (r *runner) ctx() (context.Context, context.CancelFunc) {
 
 // errTimeout wraps a failure that happened because the run took too long.
 var errTimeout = errors.New("run timed out")
+
+// RunInterleaved runs w runs times on each of stacks, interleaving them
+// (run 1 of every stack, then run 2 of every stack, …) so that noise on the
+// machine hits every stack alike. It returns the results of each stack in
+// the order of stacks, numbered from 1. onRun, if not nil, is called before
+// each run; cfg.Progress reports within runs.
+func RunInterleaved(w *Workload, stacks []Stack, runs int, cfg Config, onRun func(st Stack, run int)) ([][]Result, error) {
+	out := make([][]Result, len(stacks))
+	for run := 1; run <= runs; run++ {
+		for i, st := range stacks {
+			if onRun != nil {
+				onRun(st, run)
+			}
+			res, err := Run(w, st, cfg)
+			if err != nil {
+				return out, fmt.Errorf("run %d: %w", run, err)
+			}
+			res.Run = run
+			out[i] = append(out[i], res)
+		}
+	}
+	return out, nil
+}
