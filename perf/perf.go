@@ -477,3 +477,39 @@ func RunInterleaved(w *Workload, stacks []Stack, runs int, cfg Config, onRun fun
 	}
 	return out, nil
 }
+
+// ScaledSizes returns DefaultSizes multiplied by f, each at least 1.
+func ScaledSizes(f float64) Sizes {
+	d := DefaultSizes()
+	i := func(n int) int { return max(1, int(math.Round(float64(n)*f))) }
+	i64 := func(n int64) int64 { return max(1, int64(math.Round(float64(n)*f))) }
+	return Sizes{
+		BulkBytes:       i64(d.BulkBytes),
+		RRTransactions:  i(d.RRTransactions),
+		CRRConnections:  i(d.CRRConnections),
+		UDPDatagrams:    i(d.UDPDatagrams),
+		IdleConnections: i(d.IdleConnections),
+		LossyBytes:      i64(d.LossyBytes),
+	}
+}
+
+// Format formats a value of the metric for a table: yes or no for a
+// boolean, three significant digits below 10, one decimal below 1000,
+// none above.
+func (m MetricInfo) Format(v float64) string {
+	switch {
+	case m.Bool:
+		if v != 0 {
+			return "yes"
+		}
+		return "no"
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}

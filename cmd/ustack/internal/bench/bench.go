@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -91,21 +90,6 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	return cfg, nil
 }
 
-// Sizes returns the default sizes multiplied by scale, each at least 1.
-func Sizes(scale float64) perf.Sizes {
-	d := perf.DefaultSizes()
-	i := func(n int) int { return max(1, int(math.Round(float64(n)*scale))) }
-	i64 := func(n int64) int64 { return max(1, int64(math.Round(float64(n)*scale))) }
-	return perf.Sizes{
-		BulkBytes:       i64(d.BulkBytes),
-		RRTransactions:  i(d.RRTransactions),
-		CRRConnections:  i(d.CRRConnections),
-		UDPDatagrams:    i(d.UDPDatagrams),
-		IdleConnections: i(d.IdleConnections),
-		LossyBytes:      i64(d.LossyBytes),
-	}
-}
-
 // Main runs `ustack bench` with args and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	cfg, err := ParseArgs(args, stderr)
@@ -181,7 +165,7 @@ func Bench(cfg Config, st perf.Stack, stdout, progress io.Writer) (err error) {
 	line := newProgressLine(progress)
 	defer line.clear()
 	for _, w := range cfg.Workloads {
-		pcfg := perf.Config{MTU: cfg.MTU, Sizes: Sizes(cfg.Scale)}
+		pcfg := perf.Config{MTU: cfg.MTU, Sizes: perf.ScaledSizes(cfg.Scale)}
 		var run int
 		start := time.Now()
 		pcfg.Progress = func(p perf.Progress) {
@@ -222,30 +206,11 @@ func Bench(cfg Config, st perf.Stack, stdout, progress io.Writer) (err error) {
 			v, _ := med.Get(m.Name)
 			l, _ := lo.Get(m.Name)
 			h, _ := hi.Get(m.Name)
-			fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Name, Format(m, v), Format(m, l), Format(m, h), m.Unit)
+			fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Name, m.Format(v), m.Format(l), m.Format(h), m.Unit)
 		}
 		table.Flush()
 	}
 	return nil
-}
-
-// Format formats a value of metric m for a table.
-func Format(m perf.MetricInfo, v float64) string {
-	switch {
-	case m.Bool:
-		if v != 0 {
-			return "yes"
-		}
-		return "no"
-	case v == 0:
-		return "0"
-	case math.Abs(v) >= 1000:
-		return fmt.Sprintf("%.0f", v)
-	case math.Abs(v) >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.3g", v)
-	}
 }
 
 // progressLine is one line of progress on a writer (a terminal's stderr),
