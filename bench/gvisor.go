@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ustack-go/ustack/perf"
+	"github.com/ustack-go/ustack/perf/ustackpair"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
@@ -22,11 +23,10 @@ import (
 // gvisorStack is gVisor's netstack for perf.Run.
 var gvisorStack = perf.Stack{Name: "gvisor", NewPair: newGvisorPair}
 
-// gvisorQueueSize is the length of each direction's queue of frames. The
-// channel endpoint drops a frame written to a full queue (ErrNoBufferSpace),
-// so the queue is long enough that, at the window sizes of gVisor's
-// defaults, it does not drop in these workloads.
-const gvisorQueueSize = 4096
+// gvisorQueueSize is the length of each direction's queue of frames, the
+// same as ustack's pipe gets. The channel endpoint drops a frame written to
+// a full queue (ErrNoBufferSpace).
+const gvisorQueueSize = ustackpair.QueueSize
 
 // gvisorPair is a perf.Pair of two gVisor stacks, each with IPv4, ARP, TCP
 // and UDP at their defaults over link/ethernet over link/channel. A

@@ -28,6 +28,12 @@ import (
 // Stack is ustack for perf.Run.
 var Stack = perf.Stack{Name: "ustack", NewPair: New}
 
+// QueueSize is the length of each direction's queue of the pipe, in
+// frames. The bench module gives the other stacks' links the same. With
+// the pipe's default of 256, a bulk transfer overran the queue (TCP's
+// window is larger) and each refused segment was retransmitted.
+const QueueSize = 4096
+
 // Pair is a perf.Pair of two ustack stacks.
 type Pair struct {
 	a, b *stack.Stack
@@ -41,7 +47,7 @@ func New(cfg perf.PairConfig) (perf.Pair, error) {
 	if cfg.MTU <= 0 {
 		mtu = 1500
 	}
-	la, lb := pipe.New(pipe.Config{MTU: mtu})
+	la, lb := pipe.New(pipe.Config{MTU: mtu, QueueSize: QueueSize})
 	var linkA stack.LinkEndpoint = la
 	if cfg.Loss > 0 {
 		// Independent, seeded loss in each direction.

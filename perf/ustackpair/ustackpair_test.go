@@ -76,3 +76,31 @@ func TestWorkloads(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWorkloads runs each workload once per iteration at 1/16 of its
+// default size and reports its metrics, for profiling the stack under a
+// workload:
+//
+//	go test -run - -bench Workloads/bulk -cpuprofile cpu.out ./perf/ustackpair
+func BenchmarkWorkloads(b *testing.B) {
+	for _, w := range perf.Workloads() {
+		b.Run(w.Name, func(b *testing.B) {
+			cfg := perf.Config{Sizes: perf.ScaledSizes(1.0 / 16)}
+			sums := make(map[string]float64)
+			n := 0
+			for b.Loop() {
+				res, err := perf.Run(w, ustackpair.Stack, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, m := range res.Metrics {
+					sums[m.Name] += m.Value
+				}
+				n++
+			}
+			for _, m := range w.Metrics {
+				b.ReportMetric(sums[m.Name]/float64(n), m.Name)
+			}
+		})
+	}
+}
