@@ -87,16 +87,17 @@ type Stack struct {
 	local       localQueue         // handle-local deliveries
 	packetEPs   packetEndpointList // AF_PACKET endpoints of every NIC
 
-	mu   sync.RWMutex
-	nics map[tcpip.NICID]*nic // guarded by mu
+	mu         sync.RWMutex
+	nics       map[tcpip.NICID]*nic                 // guarded by mu
+	routes     []tcpip.Route                        // guarded by mu; copy on write
+	forwarding map[tcpip.NetworkProtocolNumber]bool // guarded by mu
+	closed     bool                                 // guarded by mu
+
 	// nicView is a copy of nics that the packet paths read without
 	// taking mu (DESIGN.md: lock-free reads of the stack's tables on the
 	// fast path); it is replaced, never modified, under mu whenever nics
 	// changes (publishNICsLocked).
-	nicView    atomic.Pointer[map[tcpip.NICID]*nic]
-	routes     []tcpip.Route                        // guarded by mu; copy on write
-	forwarding map[tcpip.NetworkProtocolNumber]bool // guarded by mu
-	closed     bool                                 // guarded by mu
+	nicView atomic.Pointer[map[tcpip.NICID]*nic]
 }
 
 // transportProtocol is a transport protocol and its default handler.
