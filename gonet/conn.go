@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
@@ -45,10 +46,10 @@ func block(ctx context.Context, ep tcpip.Endpoint, mask tcpip.Events, expired, c
 	if err != tcpip.ErrWouldBlock {
 		return err
 	}
-	w := tcpip.NewChannelWaiter()
+	w := getWaiter()
 	wq := ep.WaitQueue()
 	h := wq.Register(w, mask)
-	defer wq.Unregister(h)
+	defer putWaiter(wq, h, w)
 	for {
 		if err := try(); err != tcpip.ErrWouldBlock {
 			return err
@@ -63,6 +64,27 @@ func block(ctx context.Context, ep tcpip.Endpoint, mask tcpip.Events, expired, c
 			return ctx.Err()
 		}
 	}
+}
+
+// waiters holds the ChannelWaiters of calls that blocked, for reuse: a
+// stream that moves data faster than its peer blocks on nearly every
+// call, and a new channel each time was most of the allocations of a bulk
+// transfer.
+var waiters = sync.Pool{New: func() any { return tcpip.NewChannelWaiter() }}
+
+func getWaiter() tcpip.ChannelWaiter { return waiters.Get().(tcpip.ChannelWaiter) }
+
+// putWaiter unregisters w (registered on wq as h) and returns it to the
+// pool. Once unregistered, nothing notifies w any more (Notify runs under
+// the queue's lock, which Unregister takes), so emptying it then leaves
+// no stale notification for its next user.
+func putWaiter(wq *tcpip.WaitQueue, h tcpip.WaitHandle, w tcpip.ChannelWaiter) {
+	wq.Unregister(h)
+	select {
+	case <-w:
+	default:
+	}
+	waiters.Put(w)
 }
 
 // datagramWriteError returns the error of a datagram endpoint's Write for

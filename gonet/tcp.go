@@ -14,8 +14,14 @@ import (
 )
 
 // DefaultBacklog is the accept queue length of ListenTCP: the number of
-// connections that have completed their handshake and wait for Accept.
-const DefaultBacklog = 128
+// connections that have completed their handshake and wait for Accept. It
+// is what package net asks of Linux (net.Listen passes the kernel's
+// net.core.somaxconn, 4096 since Linux 5.4), so that a server ported from
+// package net keeps its accept queue: with a shorter one, a burst of
+// connections while the accepting goroutine waits for a CPU loses SYNs to
+// the full queue and each such client waits a second for its SYN's
+// retransmission (RFC 6298 §2.1).
+const DefaultBacklog = 4096
 
 // TCPConn is a TCP connection of a stack behind net.Conn. Its methods are
 // safe for concurrent use and block the calling goroutine until they can

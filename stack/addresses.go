@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 
@@ -111,15 +112,12 @@ func inRange(subnet netip.Prefix, addr netip.Addr) bool {
 
 // directedBroadcast returns the all-ones host address of an IPv4 prefix.
 func directedBroadcast(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	bits := p.Bits()
-	for i := range 4 {
-		for b := range 8 {
-			if i*8+b >= bits {
-				a[i] |= 0x80 >> b
-			}
-		}
-	}
+	a := p.Addr().As4()
+	// RFC 919 §7: the directed broadcast address of a subnet is its
+	// address with the host part all ones (a shift by 32 or more is zero
+	// in Go, so a /32 is its own address).
+	v := binary.BigEndian.Uint32(a[:]) | ^uint32(0)>>uint(p.Bits())
+	binary.BigEndian.PutUint32(a[:], v)
 	return netip.AddrFrom4(a)
 }
 

@@ -129,6 +129,7 @@ func (s *Stack) CreateNICWithOptions(id tcpip.NICID, link LinkEndpoint, opts NIC
 			}
 		}
 		s.nics[id] = n
+		s.publishNICsLocked()
 		return nil
 	}()
 	s.mu.Unlock()
@@ -148,13 +149,24 @@ func (s *Stack) CreateNICWithOptions(id tcpip.NICID, link LinkEndpoint, opts NIC
 }
 
 func (s *Stack) nic(id tcpip.NICID) (*nic, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	n, ok := s.nics[id]
-	if !ok {
-		return nil, tcpip.ErrUnknownNICID
+	// Every packet looks its NIC up, from both directions at once: a
+	// snapshot read spares them the shared reader count of s.mu.
+	if v := s.nicView.Load(); v != nil {
+		if n, ok := (*v)[id]; ok {
+			return n, nil
+		}
 	}
-	return n, nil
+	return nil, tcpip.ErrUnknownNICID
+}
+
+// publishNICsLocked replaces the snapshot nic reads with a copy of s.nics.
+// s.mu must be held for writing.
+func (s *Stack) publishNICsLocked() {
+	v := make(map[tcpip.NICID]*nic, len(s.nics))
+	for id, n := range s.nics {
+		v[id] = n
+	}
+	s.nicView.Store(&v)
 }
 
 // EnableNIC brings a NIC up: it attaches to its link and its network
@@ -219,6 +231,7 @@ func (s *Stack) RemoveNIC(id tcpip.NICID) error {
 		return tcpip.ErrUnknownNICID
 	}
 	delete(s.nics, id)
+	s.publishNICsLocked()
 	routes := make([]tcpip.Route, 0, len(s.routes))
 	for _, r := range s.routes {
 		if r.NIC != id {

@@ -307,6 +307,12 @@ func (n *nic) isDirectedBroadcast(proto tcpip.NetworkProtocolNumber, addr netip.
 	if proto != tcpip.IPv4ProtocolNumber || !addr.Is4() {
 		return false
 	}
+	// Only prefixes up to /30 have a directed broadcast (RFC 3021 §3 for
+	// /31), so its last bit is a one: every packet to an even unicast
+	// address skips the lock and the loop.
+	if addr.As4()[3]&1 == 0 {
+		return false
+	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for _, a := range n.addrs.addrs {

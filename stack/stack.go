@@ -94,6 +94,12 @@ type Stack struct {
 	routes     []tcpip.Route                        // guarded by mu; copy on write
 	forwarding map[tcpip.NetworkProtocolNumber]bool // guarded by mu
 	closed     bool                                 // guarded by mu
+
+	// nicView is a copy of nics that the packet paths read without
+	// taking mu (DESIGN.md: lock-free reads of the stack's tables on the
+	// fast path); it is replaced, never modified, under mu whenever nics
+	// changes (publishNICsLocked).
+	nicView atomic.Pointer[map[tcpip.NICID]*nic]
 }
 
 // transportProtocol is a transport protocol and its default handler.
@@ -337,6 +343,7 @@ func (s *Stack) Close() {
 		nics = append(nics, n)
 	}
 	s.nics = map[tcpip.NICID]*nic{}
+	s.publishNICsLocked()
 	s.routes = nil
 	s.mu.Unlock()
 	for _, n := range nics {

@@ -1,6 +1,7 @@
 // Command ustack runs ustack, the user-space TCP/IP stack, from the command
 // line.
 //
+//	ustack bench [-w workload] [-mtu N] [-runs N] [-json FILE]   measure ustack on two in-process stacks
 //	ustack serve --tap NAME --addr CIDR …   serve echo, discard, chargen and HTTP on a TAP device
 //	ustack trace [-size 4M] [-rtt 40ms] …   draw one simulated TCP transfer's cwnd, RTT and goodput as SVG
 //
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ustack-go/ustack/cmd/ustack/internal/bench"
 	"github.com/ustack-go/ustack/cmd/ustack/internal/serve"
 	"github.com/ustack-go/ustack/cmd/ustack/internal/trace"
 )
@@ -27,6 +29,9 @@ func main() {
 const usage = `usage: ustack <command> [flags]
 
 Commands:
+  bench   run the throughput, latency and memory workloads on two ustack
+          stacks in this process and print a table
+          (` + bench.Usage + `)
   serve   bring ustack up on a TAP device and serve echo and discard (UDP
           and TCP), chargen and HTTP (TCP)
           (` + serve.Usage + `)
@@ -43,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "bench":
+		return bench.Main(args[1:], stdout, stderr)
 	case "serve":
 		// SIGINT and SIGTERM stop the server cleanly; a second one
 		// kills the process as usual, since stop restores the default
