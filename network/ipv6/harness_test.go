@@ -457,3 +457,5 @@ var (
 	stationSrc = addr("2001:db8::9")
 	hostDst    = addr("2001:db8::2")
 )
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
