@@ -265,7 +265,7 @@ func ext(next tcpip.TransportProtocolNumber, data []byte) []byte {
 // fragHdr encodes a Fragment header.
 func fragHdr(next tcpip.TransportProtocolNumber, off int, more bool, id uint32) []byte {
 	b := make([]byte, header.IPv6FragmentHeaderSize)
-	(&header.IPv6FragmentHeaderFields{NextHeader: next, FragmentOffset: uint16(off / 8), More: more, ID: id}).Encode(b)
+	(&header.IPv6FragmentHeaderFields{NextHeader: next, FragmentOffset: uint16(off), More: more, ID: id}).Encode(b)
 	return b
 }
 
@@ -459,3 +459,5 @@ var (
 )
 
 func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+var netipZero netip.Addr

@@ -205,7 +205,7 @@ func (e *endpoint) fragment(nextHop netip.Addr, linkAddr tcpip.LinkAddress, pkt 
 		binary.BigEndian.PutUint16(b[ipv6PayloadLengthOff:], uint16(hl-header.IPv6MinimumSize+n))
 		ff := header.IPv6FragmentHeaderFields{
 			NextHeader:     tcpip.TransportProtocolNumber(nextHdr),
-			FragmentOffset: uint16(off / 8),
+			FragmentOffset: uint16(off),
 			More:           !last,
 			ID:             id,
 		}
