@@ -281,12 +281,19 @@ func (e *endpoint) icmpErrorAllowed(orig *buffer.Packet, oh header.IPv6, allowMu
 	if src.IsUnspecified() || src.IsMulticast() || (src == ipv6Loopback && !e.nic.IsLoopback()) {
 		return false
 	}
-	if orig.TransportProtocol == tcpip.ICMPv6ProtocolNumber {
-		t := orig.TransportHeader()
-		if len(t) == 0 {
-			t, _ = orig.Peek(1)
+	// The packet's upper layer: the walk of its header chain may have
+	// stopped before it (an error about an extension header), so the
+	// chain is walked again over the packet's first bytes.
+	var buf [header.IPv6MinimumSize + 512]byte
+	n := copy(buf[:], oh)
+	n += copy(buf[n:], orig.TransportHeader())
+	k, _ := orig.Payload.ReadAt(buf[n:], 0)
+	proto, off, ok := upperLayer(buf[:n+k])
+	if ok && proto == tcpip.ICMPv6ProtocolNumber {
+		if off >= n+k {
+			return false
 		}
-		if len(t) == 0 || header.ICMPv6Type(t[0]).IsError() || header.ICMPv6Type(t[0]) == header.ICMPv6Redirect {
+		if t := header.ICMPv6Type(buf[off]); t.IsError() || t == header.ICMPv6Redirect {
 			return false
 		}
 	}

@@ -268,17 +268,11 @@ func (e *endpoint) processChain(pkt *buffer.Packet, pos chainPos) {
 			return
 
 		default:
-			if header.IsIPv6ExtHdr(t) && t != header.IPv6ESPProtocolNumber {
-				// AH, Mobility, HIP, Shim6 and the experimental
-				// numbers: extension headers ustack does not
-				// process. RFC 8200 §4: an unrecognized Next
-				// Header is answered with Parameter Problem, code
-				// 1, pointing at the field that named it.
-				st.UnknownProtocol.Inc()
-				e.sendParamProblem(pkt, header.ICMPv6UnknownHeader, pos.nextOff, false)
-				pkt.Release()
-				return
-			}
+			// The upper layer, or an extension header ustack does
+			// not process (AH, ESP, Mobility, HIP, Shim6, the
+			// experimental numbers): raw endpoints may take it, as
+			// on Linux; otherwise deliver answers with Parameter
+			// Problem, code 1 (RFC 8200 §4).
 			e.deliver(pkt, pos)
 			return
 		}
