@@ -229,3 +229,42 @@ func TestReassemblyMemoryLimit(t *testing.T) {
 		t.Errorf("delivered %d", len(got))
 	}
 }
+
+// The reassembled packet carries CE if a fragment was marked (RFC 3168
+// §5.3); a mix of ECN-capable and not ECN-capable fragments is dropped.
+func TestReassemblyECN(t *testing.T) {
+	payload := udpish(1, 2, pattern(200))
+	frag := func(ecn uint8, off int, more bool, data []byte) []byte {
+		return frame(mac(2), mac(9), ip6(header.IPv6Fields{NextHeader: tcpip.IPv6FragmentProtocolNumber, Src: stationSrc, Dst: hostDst, TrafficClass: 0x28 | ecn},
+			fragHdr(tcpip.UDPProtocolNumber, off, more, 3), data))
+	}
+	for _, tc := range []struct {
+		name       string
+		ecn1, ecn2 uint8
+		deliver    bool
+		want       uint8
+	}{
+		{"ECT(0) and CE", 2, 3, true, 3},
+		{"both ECT(1)", 1, 1, true, 1},
+		{"not-ECT and ECT(0)", 0, 2, false, 0},
+		{"not-ECT and CE", 3, 0, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, h, b, ft := host(t, stack.TransportPacketHandled)
+			h.Send(frag(tc.ecn1, 0, true, payload[:96]))
+			h.Send(frag(tc.ecn2, 96, false, payload[96:]))
+			n.run()
+			got := ft.take()
+			if !tc.deliver {
+				if len(got) != 0 {
+					t.Fatalf("delivered %d", len(got))
+				}
+				wantCounter(t, b, "IPv6.ReassemblyMalformed", 1)
+				return
+			}
+			if len(got) != 1 || got[0].info.TOS != 0x28|tc.want {
+				t.Fatalf("delivered %+v, want traffic class %#x", got, 0x28|tc.want)
+			}
+		})
+	}
+}

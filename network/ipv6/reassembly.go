@@ -222,6 +222,15 @@ func (r *reassembler) process(e *endpoint, fi fragInfo, pkt *buffer.Packet) *rea
 	fp.timer.Stop()
 	r.mu.Unlock()
 
+	ecn, ok := fragmentsECN(fp.pieces)
+	if !ok {
+		r.stats.ReassemblyMalformed.Inc()
+		for _, p := range fp.pieces {
+			p.pkt.Release()
+		}
+		return nil
+	}
+
 	// RFC 8200 §4.5: the unfragmentable part comes from the first
 	// fragment (offset 0); its last Next Header takes the value of the
 	// first fragment's Fragment header, and the Payload Length counts
@@ -244,9 +253,42 @@ func (r *reassembler) process(e *endpoint, fi fragInfo, pkt *buffer.Packet) *rea
 	}
 	hdr, _ := whole.ConsumeHeader(buffer.NetworkLayer, fi0.unfragLen)
 	hdr[fi0.typeOff] = uint8(fi0.fragmentNxt)
+	h := header.IPv6(hdr)
+	h.SetTrafficClass(h.TrafficClass()&^3 | ecn)
 	binary.BigEndian.PutUint16(hdr[ipv6PayloadLengthOff:], uint16(fi0.unfragLen-header.IPv6MinimumSize+fp.total))
 	r.stats.PacketsReassembled.Inc()
 	return &reassembled{pkt: whole, next: fi0.fragmentNxt, typeOff: fi0.typeOff, unfragLen: fi0.unfragLen}
+}
+
+// ECN codepoints (RFC 3168 §5).
+const (
+	ecnNotECT = 0
+	ecnCE     = 3
+)
+
+// fragmentsECN returns the ECN field of a packet reassembled from pieces
+// (RFC 3168 §5.3): CE if any fragment was marked CE and the others are
+// ECN-capable, the first fragment's otherwise; ok is false for a mix of
+// ECN-capable and not ECN-capable fragments, which is discarded.
+func fragmentsECN(pieces []fragPiece) (ecn uint8, ok bool) {
+	var notECT, ect, ce bool
+	for _, p := range pieces {
+		switch e := header.IPv6(p.pkt.NetworkHeader()).ECN(); e {
+		case ecnNotECT:
+			notECT = true
+		case ecnCE:
+			ce = true
+		default:
+			ect = true
+		}
+	}
+	if notECT && (ect || ce) {
+		return 0, false
+	}
+	if ce {
+		return ecnCE, true
+	}
+	return header.IPv6(pieces[0].pkt.NetworkHeader()).ECN(), true
 }
 
 // dropLocked drops a packet and the fragment that condemned it; if
