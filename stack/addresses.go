@@ -122,16 +122,21 @@ func directedBroadcast(p netip.Prefix) netip.Addr {
 }
 
 // primary chooses the source address for a packet to remote: among the
-// usable primary candidates, one whose subnet holds remote, then any, and
-// deprecated addresses only when nothing else remains (RFC 6724 §5 rule 3
-// in its simplest form; the IPv6 protocol refines this).
+// usable primary candidates, one of the destination's scope (RFC 6724 §5
+// rule 2: a link-local source for a link-local destination, a wider one
+// otherwise), then one whose subnet holds remote, then any, and deprecated
+// addresses only when nothing else remains (rule 3, in its simplest form).
 func (t *addressTable) primary(proto tcpip.NetworkProtocolNumber, remote netip.Addr) (netip.Prefix, bool) {
 	best, bestScore := netip.Prefix{}, -1
+	remoteLinkScope := remote.Is6() && (remote.IsLinkLocalUnicast() || remote.IsLinkLocalMulticast() || remote.IsInterfaceLocalMulticast())
 	for _, a := range t.addrs {
 		if a.Protocol != proto || a.Properties.PEB == NeverPrimaryEndpoint || a.Properties.Tentative {
 			continue
 		}
 		score := 1
+		if !remote.Is6() || a.Address.Addr().IsLinkLocalUnicast() == remoteLinkScope {
+			score += 8
+		}
 		if !a.Properties.Deprecated {
 			score += 2
 		}

@@ -104,6 +104,7 @@ type IPStats struct {
 	ReassemblyTooManyFrags   Counter
 	ReassemblyMalformed      Counter // bad offsets, lengths, or a short non-last fragment
 	ReassemblyDuplicates     Counter // a fragment identical in place to one held: dropped alone
+	IncompleteHeaderChain    Counter // IPv6 first fragment without the whole header chain (RFC 7112)
 	AtomicFragmentsDiscarded Counter
 	FragmentsCreated         Counter
 	FragmentationErrors      Counter
@@ -188,6 +189,13 @@ type ICMPv6Stats struct {
 	NDPInvalidOptions Counter
 	RouterOnlyAtHost  Counter // RS or redirect-from-host received by a host
 	ResolutionFailure Counter
+	// NDPTargetNotOurs counts neighbour solicitations for an address
+	// the NIC does not have (RFC 4861 §7.2.3: silently discarded).
+	NDPTargetNotOurs Counter
+	// NDPDuplicateAddress counts solicitations from :: and
+	// advertisements for one of the NIC's own addresses: another node
+	// claims it (RFC 4862 §5.4.3, §5.4.4).
+	NDPDuplicateAddress Counter
 }
 
 // IGMPMessages counts IGMP messages by type.

@@ -102,21 +102,22 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.TAP, "tap", "", "name of the TAP device `NAME` to attach to, created if it does not exist")
-	fs.Func("addr", "an IPv4 address with its prefix length (`CIDR`, e.g. 10.0.0.2/24); repeatable", func(s string) error {
+	fs.Func("addr", "an IPv4 or IPv6 address with its prefix length (`CIDR`, e.g. 10.0.0.2/24 or 2001:db8::2/64); repeatable", func(s string) error {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return err
 		}
-		if !p.Addr().Is4() {
-			return fmt.Errorf("%s: only IPv4 addresses are supported", s)
+		a := p.Addr()
+		if a.Is4In6() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+			return fmt.Errorf("%s: not a unicast address of an interface", s)
 		}
-		if p.Addr() == p.Masked().Addr() && p.Bits() < 31 {
+		if a.Is4() && a == p.Masked().Addr() && p.Bits() < 31 {
 			return fmt.Errorf("%s: the network address of a subnet cannot be a host address", s)
 		}
 		cfg.Addrs = append(cfg.Addrs, p)
 		return nil
 	})
-	fs.Func("route", "a route `PREFIX,GATEWAY` (default,GATEWAY for 0.0.0.0/0; PREFIX alone: on-link); repeatable", func(s string) error {
+	fs.Func("route", "a route `PREFIX,GATEWAY` (default,GATEWAY for 0.0.0.0/0 or ::/0; PREFIX alone: on-link); repeatable", func(s string) error {
 		r, err := parseRoute(s)
 		if err != nil {
 			return err
@@ -183,6 +184,10 @@ func (cfg *Config) validate() error {
 	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) {
 		return usagef("--mtu %d: want 68 to 65535", cfg.MTU)
 	}
+	// RFC 8200 §5: IPv6 needs links of at least 1280 bytes.
+	if cfg.MTU != 0 && cfg.MTU < 1280 && cfg.hasIPv6() {
+		return usagef("--mtu %d: IPv6 needs at least 1280", cfg.MTU)
+	}
 	if cfg.TCPSendBuffer < 0 || cfg.TCPReceiveBuffer < 0 {
 		return usagef("--tcp-sndbuf and --tcp-rcvbuf take a positive number of bytes")
 	}
@@ -204,7 +209,9 @@ func (cfg *Config) validate() error {
 		// A gateway is a next hop: it must be on one of the subnets
 		// ustack is on (Linux refuses such a route: "Nexthop has
 		// invalid gateway").
-		onLink := false
+		// RFC 4861 §8: an IPv6 router's link-local address is on the
+		// link whatever the prefixes.
+		onLink := r.Gateway.Is6() && r.Gateway.IsLinkLocalUnicast()
 		for _, a := range cfg.Addrs {
 			if a.Masked().Contains(r.Gateway) {
 				onLink = true
@@ -217,12 +224,26 @@ func (cfg *Config) validate() error {
 	return nil
 }
 
-// parseRoute parses PREFIX,GATEWAY or PREFIX; PREFIX may be "default".
+// hasIPv6 reports whether an IPv6 address is configured.
+func (cfg *Config) hasIPv6() bool {
+	for _, a := range cfg.Addrs {
+		if a.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRoute parses PREFIX,GATEWAY or PREFIX; PREFIX may be "default",
+// 0.0.0.0/0 or ::/0 as the gateway's family says.
 func parseRoute(s string) (Route, error) {
 	dst, gw, hasGW := strings.Cut(s, ",")
 	var r Route
 	if dst == "default" {
 		r.Destination = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if a, err := netip.ParseAddr(gw); hasGW && err == nil && a.Is6() && !a.Is4In6() {
+			r.Destination = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
 	} else {
 		p, err := netip.ParsePrefix(dst)
 		if err != nil {
@@ -233,16 +254,16 @@ func parseRoute(s string) (Route, error) {
 		}
 		r.Destination = p
 	}
-	if !r.Destination.Addr().Is4() {
-		return Route{}, fmt.Errorf("%s: only IPv4 routes are supported", s)
+	if r.Destination.Addr().Is4In6() {
+		return Route{}, fmt.Errorf("%s: IPv4-mapped prefixes are not routes", s)
 	}
 	if hasGW {
 		a, err := netip.ParseAddr(gw)
 		if err != nil {
 			return Route{}, err
 		}
-		if !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
-			return Route{}, fmt.Errorf("%s: the gateway must be an IPv4 unicast address", s)
+		if a.Is4() != r.Destination.Addr().Is4() || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+			return Route{}, fmt.Errorf("%s: the gateway must be a unicast address of the prefix's family", s)
 		}
 		r.Gateway = a
 	}

@@ -46,6 +46,25 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
+// IPv6 addresses and routes: "default" takes the gateway's family, and a
+// link-local gateway is on the link.
+func TestParseArgsIPv6(t *testing.T) {
+	cfg, err := ParseArgs([]string{
+		"--tap", "tap7", "--addr", "10.0.0.2/24", "--addr", "2001:db8::2/64",
+		"--route", "default,fe80::1", "--route", "2001:db8:1::/48,2001:db8::1", "--mtu", "1280",
+	}, io.Discard)
+	if err != nil {
+		t.Fatalf("ParseArgs: %v", err)
+	}
+	wantRoutes := []Route{
+		{netip.MustParsePrefix("::/0"), netip.MustParseAddr("fe80::1")},
+		{netip.MustParsePrefix("2001:db8:1::/48"), netip.MustParseAddr("2001:db8::1")},
+	}
+	if !reflect.DeepEqual(cfg.Routes, wantRoutes) || len(cfg.Addrs) != 2 || cfg.Addrs[1] != netip.MustParsePrefix("2001:db8::2/64") {
+		t.Errorf("ParseArgs = %+v", cfg)
+	}
+}
+
 func TestParseArgsErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -55,12 +74,15 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--tap", "t0"}, "at least one --addr"},
 		{[]string{"--tap", "a-name-that-is-too-long", "--addr", "10.0.0.2/24"}, "at most 15 bytes"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2"}, "no '/'"},
-		{[]string{"--tap", "t0", "--addr", "2001:db8::1/64"}, "only IPv4"},
+		{[]string{"--tap", "t0", "--addr", "::ffff:10.0.0.1/96"}, "not a unicast address"},
+		{[]string{"--tap", "t0", "--addr", "ff02::1/64"}, "not a unicast address"},
+		{[]string{"--tap", "t0", "--addr", "2001:db8::2/64", "--mtu", "1000"}, "IPv6 needs at least 1280"},
+		{[]string{"--tap", "t0", "--addr", "2001:db8::2/64", "--route", "2001:db8:1::/48,2001:db8:9::1"}, "not on the subnet"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.0/24"}, "network address"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "10.1.0.0/16,10.9.9.9"}, "not on the subnet"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "10.1.0.1/16,10.0.0.1"}, "host bits"},
-		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "default,::1"}, "IPv4 unicast"},
-		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "::/0,10.0.0.1"}, "only IPv4 routes"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "default,::1"}, "prefix's family"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--route", "::/0,10.0.0.1"}, "prefix's family"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--mac", "01:00:5e:00:00:01"}, "not a unicast"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--mac", "nonsense"}, "link address"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--mtu", "20"}, "--mtu 20"},

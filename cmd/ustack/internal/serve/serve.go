@@ -32,6 +32,7 @@ import (
 	"github.com/ustack-go/ustack/link/sniffer"
 	"github.com/ustack-go/ustack/network/arp"
 	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/network/ipv6"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/icmp"
@@ -126,12 +127,12 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	link = ethernet.New(link)
 
-	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4}
+	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6}
 	if tcpSupport != nil {
 		transports = append(transports, tcpSupport.factory)
 	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: transports,
 		Clock:              clock,
 	})
@@ -161,7 +162,7 @@ func (srv *Server) setUp(link stack.LinkEndpoint) error {
 		}
 	}
 	for _, a := range cfg.Addrs {
-		pa := tcpip.ProtocolAddress{Protocol: tcpip.IPv4ProtocolNumber, Address: a}
+		pa := tcpip.ProtocolAddress{Protocol: tcpip.NetworkProtocolFor(a.Addr()), Address: a}
 		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
 			return fmt.Errorf("adding address %s: %w", a, err)
 		}
@@ -178,21 +179,32 @@ func (srv *Server) setUp(link stack.LinkEndpoint) error {
 			return fmt.Errorf("adding route %s: %w", r, err)
 		}
 	}
-	echo, err := srv.listen(EchoPort)
-	if err != nil {
-		return err
+	// UDP services: on every IPv4 address, and on each IPv6 address of
+	// the command line (one endpoint per address until dual-stack
+	// sockets serve both families from one).
+	locals := []netip.Addr{netip.IPv4Unspecified()}
+	for _, a := range cfg.Addrs {
+		if a.Addr().Is6() {
+			locals = append(locals, a.Addr())
+		}
 	}
-	discard, err := srv.listen(DiscardPort)
-	if err != nil {
-		return err
+	for _, local := range locals {
+		echo, err := srv.listen(local, EchoPort)
+		if err != nil {
+			return err
+		}
+		discard, err := srv.listen(local, DiscardPort)
+		if err != nil {
+			return err
+		}
+		srv.wg.Go(func() { srv.serveEcho(echo) })
+		srv.wg.Go(func() { srv.serveDiscard(discard) })
 	}
-	srv.wg.Go(func() { srv.serveEcho(echo) })
-	srv.wg.Go(func() { srv.serveDiscard(discard) })
 	return srv.startTCP()
 }
 
-func (srv *Server) listen(port uint16) (*gonet.UDPConn, error) {
-	c, err := gonet.ListenUDP(srv.s, netip.AddrPortFrom(netip.IPv4Unspecified(), port), tcpip.IPv4ProtocolNumber)
+func (srv *Server) listen(local netip.Addr, port uint16) (*gonet.UDPConn, error) {
+	c, err := gonet.ListenUDP(srv.s, netip.AddrPortFrom(local, port), tcpip.NetworkProtocolFor(local))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,250 @@
+package ipv6
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ustack-go/ustack/header"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+)
+
+// Well-known IPv6 addresses.
+var (
+	// ipv6Loopback is ::1 (RFC 4291 §2.5.3).
+	ipv6Loopback = netip.IPv6Loopback()
+	// ipv6AllNodesInterfaceLocal is ff01::1, the interface-local
+	// all-nodes group (RFC 4291 §2.7.1).
+	ipv6AllNodesInterfaceLocal = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x01, 15: 0x01})
+)
+
+// Multicast scopes (RFC 4291 §2.7, RFC 7346 §2).
+const (
+	scopeReserved       = 0x0
+	scopeInterfaceLocal = 0x1
+	scopeLinkLocal      = 0x2
+)
+
+// multicastScope returns the scope field of a multicast address.
+func multicastScope(a netip.Addr) uint8 { return a.As16()[1] & 0x0f }
+
+// endpoint is the IPv6 protocol on one NIC.
+//
+// Its fixed fields are set by NewEndpoint. The group memberships have a
+// lock of their own; nothing else is mutable but the enabled flag.
+type endpoint struct {
+	p   *protocol
+	nic stack.NetworkInterface
+	d   stack.TransportDispatcher
+
+	enabled atomic.Bool
+
+	groups struct {
+		mu sync.Mutex
+		// members counts the joins of each group: JoinGroup calls and
+		// one per unicast address whose solicited-node group it is.
+		members map[[16]byte]int // guarded by mu
+	}
+}
+
+var (
+	_ stack.NetworkEndpoint              = (*endpoint)(nil)
+	_ stack.LinkAddressResolver          = (*endpoint)(nil)
+	_ stack.LinkResolutionFailureHandler = (*endpoint)(nil)
+)
+
+// Enable implements stack.NetworkEndpoint. A NIC with an Ethernet address
+// forms its link-local address (RFC 4862 §5.3: when the interface becomes
+// enabled) if AutoGenLinkLocalOption is on.
+//
+// This is where a host would start soliciting routers (RFC 4861 §6.3.7)
+// once its link-local address is no longer tentative, and where MLD would
+// report the groups already joined (RFC 3810 §6.1): the hooks
+// startRouterSolicitation and mldEnable.
+func (e *endpoint) Enable() error {
+	if e.enabled.Swap(true) {
+		return nil
+	}
+	if e.p.autoGenLinkLocal.Load() {
+		e.autoGenLinkLocal()
+	}
+	e.mldEnable()
+	e.startRouterSolicitation()
+	return nil
+}
+
+// autoGenLinkLocal adds fe80::/64 with the EUI-64 interface identifier of
+// the NIC's Ethernet address (RFC 4291 Appendix A, RFC 2464 §5), unless
+// the NIC has no such address or already has a link-local address.
+func (e *endpoint) autoGenLinkLocal() {
+	mac := e.nic.LinkAddress()
+	if e.nic.IsLoopback() || mac.IsZero() || !mac.IsUnicast() ||
+		e.nic.Capabilities()&stack.CapabilityResolutionRequired == 0 {
+		return
+	}
+	for _, a := range e.nic.Addresses(tcpip.IPv6ProtocolNumber) {
+		if a.Address.Addr().IsLinkLocalUnicast() {
+			return
+		}
+	}
+	ll := header.LinkLocalAddrFromMAC(mac)
+	// RFC 4862 §5.3: the link-local prefix is fe80::/64.
+	pa := tcpip.ProtocolAddress{Protocol: tcpip.IPv6ProtocolNumber, Address: netip.PrefixFrom(ll, 64)}
+	_ = e.p.s.AddProtocolAddress(e.nic.ID(), pa, stack.AddressProperties{})
+}
+
+// Disable implements stack.NetworkEndpoint: memberships are kept for the
+// next Enable.
+func (e *endpoint) Disable() { e.enabled.Store(false) }
+
+// Close implements stack.NetworkEndpoint.
+func (e *endpoint) Close() { e.enabled.Store(false) }
+
+// MaxHeaderLength implements stack.NetworkEndpoint: the link's headers,
+// the fixed header and room for a fragment header.
+func (e *endpoint) MaxHeaderLength() int {
+	return e.nic.MaxLinkHeaderLength() + header.IPv6MinimumSize + header.IPv6FragmentHeaderSize
+}
+
+// MTU implements stack.NetworkEndpoint: the link MTU less the fixed
+// header. A link whose MTU is below RFC 8200 §5's 1280 bytes cannot carry
+// IPv6 at all: MTU is 0 for it, and nothing is sent.
+func (e *endpoint) MTU() uint32 {
+	mtu := e.nic.MTU()
+	if mtu < header.IPv6MinimumMTU {
+		return 0
+	}
+	return min(mtu, header.IPv6MinimumSize+header.IPv6MaximumPayloadSize) - header.IPv6MinimumSize
+}
+
+// AddressAdded implements stack.NetworkEndpoint: the NIC joins the
+// solicited-node group of a new address (RFC 4861 §7.2.1), so that
+// neighbours can resolve it. Duplicate address detection (RFC 4862 §5.4)
+// would start here: the startDAD hook.
+func (e *endpoint) AddressAdded(addr netip.Prefix) {
+	a := addr.Addr()
+	if !a.Is6() || a.Is4In6() {
+		return
+	}
+	e.joinGroup(header.SolicitedNodeAddr(a))
+	e.startDAD(a)
+}
+
+// AddressRemoved implements stack.NetworkEndpoint.
+func (e *endpoint) AddressRemoved(addr netip.Prefix) {
+	a := addr.Addr()
+	if !a.Is6() || a.Is4In6() {
+		return
+	}
+	e.leaveGroup(header.SolicitedNodeAddr(a))
+}
+
+// JoinGroup implements stack.NetworkEndpoint.
+func (e *endpoint) JoinGroup(group netip.Addr) error {
+	if !group.Is6() || !group.IsMulticast() {
+		return tcpip.ErrInvalidArgument
+	}
+	e.joinGroup(group)
+	return nil
+}
+
+// LeaveGroup implements stack.NetworkEndpoint.
+func (e *endpoint) LeaveGroup(group netip.Addr) error {
+	if !group.Is6() || !group.IsMulticast() {
+		return tcpip.ErrInvalidArgument
+	}
+	if !e.leaveGroup(group) {
+		return tcpip.ErrAddressNotFound
+	}
+	return nil
+}
+
+// joinGroup counts one join of group; the first one makes the NIC a member
+// (and is where MLD reports it: mldJoined).
+func (e *endpoint) joinGroup(group netip.Addr) {
+	e.groups.mu.Lock()
+	n := e.groups.members[group.As16()]
+	e.groups.members[group.As16()] = n + 1
+	e.groups.mu.Unlock()
+	if n == 0 {
+		e.mldJoined(group)
+	}
+}
+
+// leaveGroup undoes one join of group, and reports whether there was one.
+func (e *endpoint) leaveGroup(group netip.Addr) bool {
+	e.groups.mu.Lock()
+	n, ok := e.groups.members[group.As16()]
+	if ok {
+		if n <= 1 {
+			delete(e.groups.members, group.As16())
+		} else {
+			e.groups.members[group.As16()] = n - 1
+		}
+	}
+	e.groups.mu.Unlock()
+	if ok && n <= 1 {
+		e.mldLeft(group)
+	}
+	return ok
+}
+
+// IsInGroup implements stack.NetworkEndpoint. Every NIC is a member of the
+// all-nodes groups of interface-local and link-local scope (RFC 4291
+// §2.8).
+func (e *endpoint) IsInGroup(group netip.Addr) bool {
+	if group == header.IPv6AllNodesMulticastAddr || group == ipv6AllNodesInterfaceLocal {
+		return true
+	}
+	if group == header.IPv6AllRoutersMulticastAddr && e.p.s.Forwarding(tcpip.IPv6ProtocolNumber) {
+		// RFC 4291 §2.8: a router is a member of the all-routers
+		// group.
+		return true
+	}
+	e.groups.mu.Lock()
+	defer e.groups.mu.Unlock()
+	return e.groups.members[group.As16()] > 0
+}
+
+// isOwnedByStack reports whether addr is an address of some NIC of the
+// stack.
+func (e *endpoint) isOwnedByStack(addr netip.Addr) bool {
+	return e.nic.HasAddress(tcpip.IPv6ProtocolNumber, addr) ||
+		e.p.s.CheckLocalAddress(0, tcpip.IPv6ProtocolNumber, addr) != 0
+}
+
+// isTentative reports whether addr is an address of the NIC that duplicate
+// address detection has not yet confirmed.
+func (e *endpoint) isTentative(addr netip.Addr) bool {
+	for _, a := range e.nic.Addresses(tcpip.IPv6ProtocolNumber) {
+		if a.Address.Addr() == addr {
+			return a.Properties.Tentative
+		}
+	}
+	return false
+}
+
+// Hooks for the parts of RFC 4861, RFC 4862 and RFC 3810 built on top of
+// address resolution. Each is a no-op until that part exists.
+
+// startDAD is where duplicate address detection of a new address begins
+// (RFC 4862 §5.4: the address is tentative while DupAddrDetectTransmits
+// solicitations from :: go unanswered). Addresses are added usable today.
+func (e *endpoint) startDAD(netip.Addr) {}
+
+// dadConflict is told that a solicitation or an advertisement showed that
+// another node uses addr, one of ours (tentative: RFC 4862 §5.4.3,
+// §5.4.4; assigned: RFC 5227-like defence is not specified for IPv6).
+func (e *endpoint) dadConflict(netip.Addr) {}
+
+// startRouterSolicitation is where a host begins soliciting routers
+// (RFC 4861 §6.3.7) when the NIC comes up.
+func (e *endpoint) startRouterSolicitation() {}
+
+// mldEnable, mldJoined and mldLeft are where MLD (RFC 3810 §6.1, RFC 2710
+// §4) reports memberships: when the NIC comes up, on the first join of a
+// group and on the last leave.
+func (e *endpoint) mldEnable()           {}
+func (e *endpoint) mldJoined(netip.Addr) {}
+func (e *endpoint) mldLeft(netip.Addr)   {}
