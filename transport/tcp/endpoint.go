@@ -80,8 +80,9 @@ type endpoint struct {
 	id         stack.TransportEndpointID
 	route      *stack.Route
 	nic        tcpip.NICID // NIC of the connection, 0 if any
-	bindAddr   netip.Addr
+	bindAddr   netip.Addr  // unmapped (dualstack.go)
 	bindNIC    tcpip.NICID
+	v6only     bool // V6OnlyOption; fixed once the endpoint has a port
 
 	userClosed  bool  // Close was called: no user holds the endpoint
 	connectSeen bool  // Connect reported the connection's outcome
@@ -446,34 +447,6 @@ func (e *endpoint) LastError() error {
 	return err
 }
 
-// normalizeLocal checks a local address for the endpoint's family.
-func (e *endpoint) normalizeAddr(a netip.Addr) (netip.Addr, error) {
-	a = a.WithZone("")
-	if !a.IsValid() {
-		return netip.Addr{}, nil
-	}
-	if e.netProto == tcpip.IPv4ProtocolNumber {
-		a = a.Unmap()
-		if !a.Is4() {
-			return netip.Addr{}, tcpip.ErrAddressFamily
-		}
-	} else if a.Is4() || a.Is4In6() {
-		// IPv6 TCP endpoints are IPv6-only in this implementation.
-		return netip.Addr{}, tcpip.ErrAddressFamily
-	}
-	if a.IsUnspecified() {
-		return netip.Addr{}, nil
-	}
-	return a, nil
-}
-
-func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber {
-	if e.netProto == tcpip.IPv4ProtocolNumber {
-		return netProtosV4
-	}
-	return netProtosV6
-}
-
 func (e *endpoint) deviceLocked() tcpip.NICID {
 	if e.bindToDevice != 0 {
 		return e.bindToDevice
@@ -502,7 +475,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	if device == 0 {
 		device = addr.NIC
 	}
-	if a.IsValid() && e.s.CheckLocalAddress(device, e.netProto, a) == 0 {
+	if a.IsValid() && e.s.CheckLocalAddress(device, tcpip.NetworkProtocolFor(a), a) == 0 {
 		return tcpip.ErrBadLocalAddress
 	}
 	flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}

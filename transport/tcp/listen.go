@@ -158,7 +158,7 @@ func (e *endpoint) synQDelLocked(id stack.TransportEndpointID) {
 // listenMSSLocked is the MSS a SYN-ACK to g announces: the route's.
 func (e *endpoint) listenMSSLocked(g *segment) int {
 	mss := defaultMSSv4
-	if r, err := e.s.FindRoute(g.nic, g.id.LocalAddress, g.id.RemoteAddress, e.netProto, false); err == nil {
+	if r, err := e.s.FindRoute(g.nic, g.id.LocalAddress, g.id.RemoteAddress, tcpip.NetworkProtocolFor(g.id.RemoteAddress), false); err == nil {
 		mss = int(r.MTU()) - header.TCPMinimumSize
 	}
 	if e.maxSeg > 0 {
@@ -247,7 +247,10 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c.keepalive, c.kaIdle, c.kaIntvl, c.kaCount = e.keepalive, e.kaIdle, e.kaIntvl, e.kaCount
 	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName
 	c.bindToDevice = e.bindToDevice
-	r, err := e.s.FindRoute(se.nic, se.id.LocalAddress, se.id.RemoteAddress, e.netProto, false)
+	// A dual-stack listener's IPv4 connections are IPv4 on the wire
+	// (dualstack.go); the child reports their addresses mapped.
+	c.v6only = e.v6only
+	r, err := e.s.FindRoute(se.nic, se.id.LocalAddress, se.id.RemoteAddress, tcpip.NetworkProtocolFor(se.id.RemoteAddress), false)
 	if err != nil {
 		return nil
 	}

@@ -122,10 +122,7 @@ func (e *endpoint) SetSockOpt(opt any) error {
 	case tcpip.TOSOption:
 		e.tos = uint8(v)
 	case tcpip.V6OnlyOption:
-		if !bool(v) && e.netProto == tcpip.IPv6ProtocolNumber {
-			// Dual-stack TCP endpoints are not implemented.
-			return tcpip.ErrNotSupported
-		}
+		return e.setV6OnlyLocked(bool(v))
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -184,7 +181,10 @@ func (e *endpoint) GetSockOpt(opt any) error {
 	case *tcpip.TOSOption:
 		*v = tcpip.TOSOption(e.tos)
 	case *tcpip.V6OnlyOption:
-		*v = tcpip.V6OnlyOption(e.netProto == tcpip.IPv6ProtocolNumber)
+		if e.netProto != tcpip.IPv6ProtocolNumber {
+			return tcpip.ErrUnknownProtocolOption
+		}
+		*v = tcpip.V6OnlyOption(e.v6only)
 	case *InfoOption:
 		*v = InfoOption(e.infoLocked())
 	default:
