@@ -271,3 +271,105 @@ func TestV6OnlyRefusesIPv4(t *testing.T) {
 		t.Fatalf("V6OnlyOption on IPv4 = %v", err)
 	}
 }
+
+// sock describes an endpoint of TestBindConflictsAcrossFamilies.
+type sock struct {
+	v6        bool   // IPv6 endpoint (dual-stack unless v6only)
+	v6only    bool   // V6OnlyOption
+	addr      string // bound address; "" for the wildcard
+	reuseAddr bool   // ReuseAddressOption
+	reusePort bool   // ReusePortOption
+	listen    bool   // Listen after Bind
+}
+
+// open makes the endpoint on s, binds it to port 80 and listens if asked;
+// it returns the first error.
+func (k sock) open(t *testing.T, s *stack.Stack) error {
+	t.Helper()
+	var ep tcpip.Endpoint
+	if k.v6 {
+		ep = newTCP6(t, s, tcpip.V6OnlyOption(k.v6only))
+	} else {
+		ep = newTCP(t, s)
+	}
+	for _, o := range []any{tcpip.ReuseAddressOption(k.reuseAddr), tcpip.ReusePortOption(k.reusePort)} {
+		if err := ep.SetSockOpt(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var a netip.Addr
+	if k.addr != "" {
+		a = netip.MustParseAddr(k.addr)
+	}
+	if err := ep.Bind(tcpip.FullAddress{Addr: a, Port: 80}); err != nil {
+		return err
+	}
+	if k.listen {
+		return ep.Listen(1)
+	}
+	return nil
+}
+
+// Linux's bind(2) rules for TCP across families (inet_csk_bind_conflict
+// with ipv6_only_sock and inet_rcv_saddr_equal): a dual-stack IPv6
+// wildcard overlaps every IPv4 address, an IPV6_V6ONLY one none, a mapped
+// address is its IPv4 address; SO_REUSEADDR shares a port only with
+// sockets that are not listening; SO_REUSEPORT shares it with listeners
+// too.
+func TestBindConflictsAcrossFamilies(t *testing.T) {
+	v4any := sock{}
+	v4a := sock{addr: "10.0.0.1"}
+	dual := sock{v6: true, addr: "::"}
+	v6only := sock{v6: true, v6only: true}
+	lis := func(k sock) sock { k.listen = true; return k }
+	ra := func(k sock) sock { k.reuseAddr = true; return k }
+	rp := func(k sock) sock { k.reusePort = true; return k }
+	tests := []struct {
+		name          string
+		first, second sock
+		want          error // of the second's Bind or Listen
+	}{
+		// One family.
+		{"wildcard listener, specific", lis(v4any), v4a, tcpip.ErrAddressInUse},
+		{"wildcard listener, specific, both SO_REUSEADDR", lis(ra(v4any)), ra(v4a), tcpip.ErrAddressInUse},
+		{"wildcard bound, specific, both SO_REUSEADDR", ra(v4any), ra(v4a), nil},
+		{"wildcard bound, specific listener, both SO_REUSEADDR", ra(v4any), lis(ra(v4a)), nil},
+		{"specific listener, wildcard, both SO_REUSEADDR", lis(ra(v4a)), ra(v4any), tcpip.ErrAddressInUse},
+		{"specific listener, other address", lis(v4a), sock{addr: "10.0.0.3"}, nil},
+		{"wildcard listener, specific, both SO_REUSEPORT", lis(rp(v4any)), rp(v4a), nil},
+		{"wildcard listener, both SO_REUSEPORT listening", lis(rp(v4any)), lis(rp(v4any)), nil},
+		{"wildcard listener, specific, all flags", lis(ra(rp(v4any))), ra(rp(v4a)), nil},
+		{"two SO_REUSEADDR wildcards, second listens", lis(ra(v4any)), lis(ra(v4any)), tcpip.ErrAddressInUse},
+		{"two SO_REUSEADDR wildcards bound", ra(v4any), ra(v4any), nil},
+		// Across families.
+		{"dual-stack listener, IPv4 wildcard", lis(dual), v4any, tcpip.ErrAddressInUse},
+		{"dual-stack listener, IPv4 address, both SO_REUSEADDR", lis(ra(dual)), ra(v4a), tcpip.ErrAddressInUse},
+		{"dual-stack bound, IPv4 wildcard, both SO_REUSEADDR", ra(dual), ra(v4any), nil},
+		{"dual-stack bound, IPv4 listener, both SO_REUSEADDR", ra(dual), lis(ra(v4any)), nil},
+		{"IPv4 listener, dual-stack listener, both SO_REUSEADDR", lis(ra(v4any)), lis(ra(dual)), tcpip.ErrAddressInUse},
+		{"IPv4 listener, dual-stack", lis(v4any), dual, tcpip.ErrAddressInUse},
+		{"IPv4 address listener, dual-stack wildcard", lis(v4a), sock{v6: true}, tcpip.ErrAddressInUse},
+		{"IPv6-only listener, IPv4 wildcard", lis(v6only), v4any, nil},
+		{"IPv6-only listener, IPv4 address", lis(v6only), v4a, nil},
+		{"IPv4 listener, IPv6-only", lis(v4any), lis(v6only), nil},
+		{"IPv6-only listener, dual-stack", lis(v6only), dual, tcpip.ErrAddressInUse},
+		{"IPv4 listener, its mapped address", lis(v4a), sock{v6: true, addr: "::ffff:10.0.0.1"}, tcpip.ErrAddressInUse},
+		{"IPv4 listener, another mapped address", lis(v4a), sock{v6: true, addr: "::ffff:10.0.0.3"}, nil},
+		{"mapped listener, IPv6-only", lis(sock{v6: true, addr: "::ffff:10.0.0.1"}), v6only, nil},
+		{"mapped listener, IPv4 wildcard", lis(sock{v6: true, addr: "::ffff:10.0.0.1"}), v4any, tcpip.ErrAddressInUse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, false)
+			if err := e.a.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: tcpip.IPv4ProtocolNumber, Address: netip.MustParsePrefix("10.0.0.3/24")}, stack.AddressProperties{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.first.open(t, e.a); err != nil {
+				t.Fatalf("first: %v", err)
+			}
+			if err := tt.second.open(t, e.a); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("second: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

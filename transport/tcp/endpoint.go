@@ -528,18 +528,13 @@ func (e *endpoint) Listen(backlog int) error {
 	if e.state != StateClosed || e.userClosed || e.everConn {
 		return tcpip.ErrInvalidEndpointState
 	}
-	if !e.bound {
-		flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
-		port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, netip.Addr{}, 0, flags, e.deviceLocked(), netip.AddrPort{}, nil)
-		if err != nil {
-			return err
-		}
-		e.bound = true
-		e.res = reservation{netProtos: e.netProtos(), port: port, flags: flags, device: e.deviceLocked()}
-		e.id.LocalPort = port
+	undo, err := e.reserveListenLocked()
+	if err != nil {
+		return err
 	}
 	e.regFlags = stack.PortFlags{LoadBalanced: e.reusePort}
 	if err := e.s.RegisterTransportEndpoint(e.netProtos(), ProtocolNumber, e.id, e, e.regFlags, e.deviceLocked()); err != nil {
+		undo()
 		return err
 	}
 	e.registered = true
