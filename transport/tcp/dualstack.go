@@ -29,7 +29,8 @@ import (
 //     conflicts), a listener is registered in both demultiplexer tables
 //     and accepts IPv4 connections, reported with mapped addresses;
 //   - a v4-mapped address: IPv4 only (an IPv6 destination is then
-//     ErrAddressFamily, EAFNOSUPPORT as Linux);
+//     ErrAddressFamily, EAFNOSUPPORT as Linux); ::ffff:0.0.0.0 is the
+//     IPv4 wildcard only;
 //   - an IPv6 address: IPv6 only (a v4-mapped destination is then
 //     ErrNetworkUnreachable, ENETUNREACH as Linux).
 //
@@ -53,8 +54,17 @@ func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber {
 	if e.v6only {
 		return netProtosV6
 	}
+	if e.v4only {
+		return netProtosV4
+	}
 	return netProtosDual
 }
+
+// mappedAny reports whether a is ::ffff:0.0.0.0, IPv4's wildcard in
+// mapped form. Bound by an IPv6 endpoint it makes the endpoint an IPv4
+// wildcard only (Linux's inet6_bind takes it as INADDR_ANY of an IPv4
+// socket), while :: covers both families.
+func mappedAny(a netip.Addr) bool { return a.Is4In6() && a.Unmap().IsUnspecified() }
 
 // normalizeAddr checks a local address given to Bind for the endpoint's
 // family and returns it unmapped, zero for a wildcard.
@@ -109,7 +119,7 @@ func (e *endpoint) remoteAddrLocked(a netip.Addr) (netip.Addr, error) {
 	default:
 		// An endpoint bound to a mapped address is IPv4-only
 		// (Linux: EAFNOSUPPORT).
-		if e.bindAddr.Is4() {
+		if e.bindAddr.Is4() || e.v4only {
 			return netip.Addr{}, tcpip.ErrAddressFamily
 		}
 	}

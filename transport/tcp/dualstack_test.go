@@ -357,6 +357,10 @@ func TestBindConflictsAcrossFamilies(t *testing.T) {
 		{"IPv4 listener, another mapped address", lis(v4a), sock{v6: true, addr: "::ffff:10.0.0.3"}, nil},
 		{"mapped listener, IPv6-only", lis(sock{v6: true, addr: "::ffff:10.0.0.1"}), v6only, nil},
 		{"mapped listener, IPv4 wildcard", lis(sock{v6: true, addr: "::ffff:10.0.0.1"}), v4any, tcpip.ErrAddressInUse},
+		{"mapped wildcard listener, IPv6-only", lis(sock{v6: true, addr: "::ffff:0.0.0.0"}), v6only, nil},
+		{"mapped wildcard listener, dual-stack", lis(sock{v6: true, addr: "::ffff:0.0.0.0"}), dual, tcpip.ErrAddressInUse},
+		{"IPv4 listener, mapped wildcard", lis(v4any), sock{v6: true, addr: "::ffff:0.0.0.0"}, tcpip.ErrAddressInUse},
+		{"mapped wildcard on IPv6-only", v4a, sock{v6: true, v6only: true, addr: "::ffff:0.0.0.0"}, tcpip.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,5 +375,46 @@ func TestBindConflictsAcrossFamilies(t *testing.T) {
 				t.Fatalf("second: %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// ::ffff:0.0.0.0 is IPv4's wildcard: bound by a dual-stack endpoint it
+// covers IPv4 only (Linux's inet6_bind), so an IPv6-only wildcard may
+// share the port, and an IPv6 destination is EAFNOSUPPORT.
+func TestDualStackBindMappedWildcard(t *testing.T) {
+	e := newEnv(t, true)
+	l := newTCP6(t, e.b)
+	if err := l.Bind(tcpip.FullAddress{Addr: mapped(netip.IPv4Unspecified()), Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	if la, _ := l.LocalAddress(); la.Addr != mapped(netip.IPv4Unspecified()) || la.Port != 80 {
+		t.Fatalf("LocalAddress = %+v", la)
+	}
+	if err := l.Listen(8); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTCP6(t, e.b, tcpip.V6OnlyOption(true)).Bind(tcpip.FullAddress{Port: 80}); err != nil {
+		t.Fatalf("IPv6-only Bind beside the IPv4 wildcard = %v", err)
+	}
+	if err := newTCP(t, e.b).Bind(tcpip.FullAddress{Addr: addrB, Port: 80}); !errors.Is(err, tcpip.ErrAddressInUse) {
+		t.Fatalf("IPv4 Bind beside the mapped wildcard listener = %v", err)
+	}
+	cli := newTCP(t, e.a)
+	if err := cli.Connect(tcpip.FullAddress{Addr: addrB, Port: 80}); !errors.Is(err, tcpip.ErrConnectStarted) {
+		t.Fatalf("Connect = %v", err)
+	}
+	e.pump()
+	srv := accept(t, l)
+	if ra, _ := srv.RemoteAddress(); ra.Addr != mapped(addrA) {
+		t.Fatalf("RemoteAddress = %+v", ra)
+	}
+	e.exchange(cli, srv)
+
+	c := newTCP6(t, e.a)
+	if err := c.Bind(tcpip.FullAddress{Addr: mapped(netip.IPv4Unspecified())}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(tcpip.FullAddress{Addr: netip.MustParseAddr("2001:db8::2"), Port: 80}); !errors.Is(err, tcpip.ErrAddressFamily) {
+		t.Fatalf("Connect to IPv6 from the mapped wildcard = %v", err)
 	}
 }

@@ -83,6 +83,7 @@ type endpoint struct {
 	bindAddr   netip.Addr  // unmapped (dualstack.go)
 	bindNIC    tcpip.NICID
 	v6only     bool // V6OnlyOption; fixed once the endpoint has a port
+	v4only     bool // bound to ::ffff:0.0.0.0 (dualstack.go)
 
 	userClosed  bool  // Close was called: no user holds the endpoint
 	connectSeen bool  // Connect reported the connection's outcome
@@ -422,6 +423,9 @@ func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 	if !a.IsValid() {
 		a = e.bindAddr
 	}
+	if !a.IsValid() && e.v4only {
+		a = netip.IPv4Unspecified()
+	}
 	if a.IsValid() {
 		a = mapped(e.netProto, a)
 	}
@@ -478,9 +482,11 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	if a.IsValid() && e.s.CheckLocalAddress(device, tcpip.NetworkProtocolFor(a), a) == 0 {
 		return tcpip.ErrBadLocalAddress
 	}
+	e.v4only = e.netProto == tcpip.IPv6ProtocolNumber && mappedAny(addr.Addr)
 	flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
 	port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, a, addr.Port, flags, device, netip.AddrPort{}, nil)
 	if err != nil {
+		e.v4only = false
 		return err
 	}
 	e.bound = true
