@@ -310,13 +310,23 @@ func (k sock) open(t *testing.T, s *stack.Stack) error {
 	return nil
 }
 
-// Linux's bind(2) rules for TCP across families (inet_csk_bind_conflict
-// with ipv6_only_sock and inet_rcv_saddr_equal): a dual-stack IPv6
-// wildcard overlaps every IPv4 address, an IPV6_V6ONLY one none, a mapped
-// address is its IPv4 address; SO_REUSEADDR shares a port only with
-// sockets that are not listening; SO_REUSEPORT shares it with listeners
-// too.
-func TestBindConflictsAcrossFamilies(t *testing.T) {
+// bindConflictTest is a row of TestBindConflictsAcrossFamilies: the
+// second endpoint's Bind (then Listen, if it listens) beside the first.
+type bindConflictTest struct {
+	name          string
+	first, second sock
+	want          error // of the second's Bind or Listen
+}
+
+// bindConflictTests are Linux's bind(2) rules for TCP across families
+// (inet_csk_bind_conflict with ipv6_only_sock and inet_rcv_saddr_equal):
+// a dual-stack IPv6 wildcard overlaps every IPv4 address, an IPV6_V6ONLY
+// one none, a mapped address is its IPv4 address; SO_REUSEADDR shares a
+// port only with sockets that are not listening; SO_REUSEPORT shares it
+// with listeners too. The addresses are 10.0.0.1 (the stack's) and
+// 10.0.0.3; TestBindConflictsMatchLinux checks the table against the
+// kernel.
+var bindConflictTests = func() []bindConflictTest {
 	v4any := sock{}
 	v4a := sock{addr: "10.0.0.1"}
 	dual := sock{v6: true, addr: "::"}
@@ -324,11 +334,7 @@ func TestBindConflictsAcrossFamilies(t *testing.T) {
 	lis := func(k sock) sock { k.listen = true; return k }
 	ra := func(k sock) sock { k.reuseAddr = true; return k }
 	rp := func(k sock) sock { k.reusePort = true; return k }
-	tests := []struct {
-		name          string
-		first, second sock
-		want          error // of the second's Bind or Listen
-	}{
+	return []bindConflictTest{
 		// One family.
 		{"wildcard listener, specific", lis(v4any), v4a, tcpip.ErrAddressInUse},
 		{"wildcard listener, specific, both SO_REUSEADDR", lis(ra(v4any)), ra(v4a), tcpip.ErrAddressInUse},
@@ -362,7 +368,11 @@ func TestBindConflictsAcrossFamilies(t *testing.T) {
 		{"IPv4 listener, mapped wildcard", lis(v4any), sock{v6: true, addr: "::ffff:0.0.0.0"}, tcpip.ErrAddressInUse},
 		{"mapped wildcard on IPv6-only", v4a, sock{v6: true, v6only: true, addr: "::ffff:0.0.0.0"}, tcpip.ErrInvalidArgument},
 	}
-	for _, tt := range tests {
+}()
+
+// TestBindConflictsAcrossFamilies runs bindConflictTests on ustack.
+func TestBindConflictsAcrossFamilies(t *testing.T) {
+	for _, tt := range bindConflictTests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, false)
 			if err := e.a.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: tcpip.IPv4ProtocolNumber, Address: netip.MustParsePrefix("10.0.0.3/24")}, stack.AddressProperties{}); err != nil {
