@@ -161,27 +161,33 @@ func fullAddress(s *stack.Stack, ap netip.AddrPort, netProto tcpip.NetworkProtoc
 
 // netProtoFor picks the network protocol of a new endpoint when the caller
 // gave none (0): the family of the first valid address of addrs, else IPv6
-// if the stack runs it (a dual-stack endpoint), else IPv4.
+// if the stack runs it (a dual-stack endpoint), else IPv4. An
+// IPv4-mapped address picks IPv6 (a dual-stack endpoint whose addresses
+// are reported mapped, as package net's IPv6 sockets report them) if the
+// stack runs IPv6, else IPv4, whose endpoint takes it unmapped (package
+// net, too, uses an IPv4 socket for it on a host without IPv6).
 func netProtoFor(s *stack.Stack, netProto tcpip.NetworkProtocolNumber, addrs ...netip.AddrPort) tcpip.NetworkProtocolNumber {
 	if netProto != 0 {
 		return netProto
 	}
+	hasV6 := s.NetworkProtocolInstance(tcpip.IPv6ProtocolNumber) != nil
+	family := func(a netip.Addr) tcpip.NetworkProtocolNumber {
+		if a.Is4() || (a.Is4In6() && !hasV6) {
+			return tcpip.IPv4ProtocolNumber
+		}
+		return tcpip.IPv6ProtocolNumber
+	}
 	for _, ap := range addrs {
 		if a := ap.Addr(); a.IsValid() && !a.IsUnspecified() {
-			if a.Is4() {
-				return tcpip.IPv4ProtocolNumber
-			}
-			return tcpip.IPv6ProtocolNumber
+			return family(a)
 		}
 	}
 	for _, ap := range addrs {
-		if a := ap.Addr(); a.Is4() {
-			return tcpip.IPv4ProtocolNumber
-		} else if a.Is6() {
-			return tcpip.IPv6ProtocolNumber
+		if a := ap.Addr(); a.IsValid() {
+			return family(a)
 		}
 	}
-	if s.NetworkProtocolInstance(tcpip.IPv6ProtocolNumber) != nil {
+	if hasV6 {
 		return tcpip.IPv6ProtocolNumber
 	}
 	return tcpip.IPv4ProtocolNumber

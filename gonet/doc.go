@@ -65,7 +65,11 @@
 // The API takes netip addresses. The network protocol argument of
 // DialContextTCP, ListenTCP, DialUDP and ListenUDP is
 // tcpip.IPv4ProtocolNumber or IPv6ProtocolNumber, or 0 to pick it from the
-// addresses. An IPv6 zone (fe80::1%eth0) names the NIC by its name or its
+// addresses: an IPv4 address makes an IPv4 endpoint; an IPv6 address, an
+// IPv4-mapped one (::ffff:a.b.c.d) or none at all on a stack running IPv6
+// make a dual-stack IPv6 endpoint, which reaches IPv4 peers over IPv4 and
+// reports their addresses IPv4-mapped, as package net's IPv6 sockets do
+// (so a listener on [::] serves IPv4 clients too). An IPv6 zone (fe80::1%eth0) names the NIC by its name or its
 // number. LocalAddr and RemoteAddr return *net.TCPAddr and *net.UDPAddr
 // values built from the netip addresses.
 package gonet

@@ -37,6 +37,11 @@ type PortFlags struct {
 	// ephemeral port of a connected endpoint, whose destination is given
 	// with the reservation.
 	TupleOnly bool
+	// Listening marks the reservation of a TCP listener: SO_REUSEADDR
+	// no longer lets another reservation share its address and port
+	// (Linux's inet_bind_conflict: a socket in LISTEN is shared through
+	// SO_REUSEPORT only). TCP sets it with ReplacePort when it listens.
+	Listening bool
 }
 
 // portShares reports whether reservations with flags f and o may share an
@@ -59,16 +64,21 @@ func (f PortFlags) portShares(o PortFlags) bool {
 //     the unspecified address, which covers every address of its family);
 //   - both are bound to devices (bindToDevice non-zero) and the devices
 //     differ (SO_BINDTODEVICE);
-//   - both set ReuseAddress (SO_REUSEADDR), or both set LoadBalanced
-//     (SO_REUSEPORT; each reservation sharing the port must set it);
+//   - both set ReuseAddress (SO_REUSEADDR) and the existing one is not
+//     Listening, or both set LoadBalanced (SO_REUSEPORT; each
+//     reservation sharing the port must set it);
 //   - both are TupleOnly and their destinations differ: the ephemeral
 //     ports of connected endpoints only need their 4-tuples to be unique.
 //     A TupleOnly reservation conflicts with a non-TupleOnly one by the
 //     flag rules above.
 //
 // Linux lets two SO_REUSEADDR sockets share a port only while at most one
-// of them is listening. The port manager does not know endpoint states, so
-// TCP must refuse a second listener on the same address and port itself.
+// of them is listening, and refuses a bind that overlaps a listener's
+// address even with SO_REUSEADDR (a specific address while a wildcard
+// listener holds the port, or the reverse). The rule is asymmetric: what
+// counts is whether the reservation already there is listening. TCP marks
+// its listeners' reservations Listening (ReplacePort), which is refused
+// when an overlapping reservation is listening already.
 //
 // Addresses are compared as IPv4 when they are IPv4-mapped IPv6 addresses,
 // without zones. A reservation is recorded in each of netProtos whose
@@ -313,6 +323,32 @@ func (pm *PortManager) ReleasePort(netProtos []tcpip.NetworkProtocolNumber, prot
 	r := portNewRes(addr, flags, bindToDevice, dest)
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
+	pm.releaseLocked(netProtos, proto, port, &r)
+}
+
+// ReplacePort changes the flags of one reservation made by ReservePort
+// with the other arguments (port being the port it returned) from from to
+// to, as one step: the new reservation is checked against every other
+// one, and if it conflicts, tcpip.ErrAddressInUse is returned and the
+// reservation keeps from. TCP's Listen uses it to mark its reservation
+// Listening. The caller must hold the reservation it replaces.
+func (pm *PortManager) ReplacePort(netProtos []tcpip.NetworkProtocolNumber, proto tcpip.TransportProtocolNumber, addr netip.Addr, port uint16, from, to PortFlags, bindToDevice tcpip.NICID, dest netip.AddrPort) error {
+	old := portNewRes(addr, from, bindToDevice, dest)
+	r := portNewRes(addr, to, bindToDevice, dest)
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	pm.releaseLocked(netProtos, proto, port, &old)
+	if !pm.freeLocked(netProtos, proto, port, &r) {
+		pm.reserveLocked(netProtos, proto, port, &old)
+		return tcpip.ErrAddressInUse
+	}
+	pm.reserveLocked(netProtos, proto, port, &r)
+	return nil
+}
+
+// releaseLocked drops one reference to r on port in every protocol it
+// applies to.
+func (pm *PortManager) releaseLocked(netProtos []tcpip.NetworkProtocolNumber, proto tcpip.TransportProtocolNumber, port uint16, r *portRes) {
 	for i, np := range netProtos {
 		if portSkip(netProtos, i, r.addr) {
 			continue
@@ -322,7 +358,7 @@ func (pm *PortManager) ReleasePort(netProtos []tcpip.NetworkProtocolNumber, prot
 		if b == nil {
 			continue
 		}
-		b.release(&r)
+		b.release(r)
 		if len(b.bound) == 0 && b.ntuple == 0 {
 			delete(pm.buckets, k)
 		}
@@ -517,6 +553,11 @@ func portConflict(n, e *portRes) bool {
 	// socket may take part in several).
 	if n.flags.TupleOnly && e.flags.TupleOnly {
 		return n.dest == e.dest
+	}
+	// Linux's inet_bind_conflict: SO_REUSEADDR does not share the
+	// port of a socket that is listening (sk2 in TCP_LISTEN).
+	if n.flags.ReuseAddress && e.flags.ReuseAddress && e.flags.Listening {
+		return !(n.flags.LoadBalanced && e.flags.LoadBalanced)
 	}
 	return !n.flags.portShares(e.flags)
 }

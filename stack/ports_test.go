@@ -72,6 +72,9 @@ var (
 	portReusePort = PortFlags{LoadBalanced: true}
 	portBoth      = PortFlags{ReuseAddress: true, LoadBalanced: true}
 	portTuple     = PortFlags{TupleOnly: true}
+	// portListenReuseAddr is a TCP listener's reservation with
+	// SO_REUSEADDR.
+	portListenReuseAddr = PortFlags{ReuseAddress: true, Listening: true}
 )
 
 func TestPortConflictRules(t *testing.T) {
@@ -109,6 +112,13 @@ func TestPortConflictRules(t *testing.T) {
 		{"SO_REUSEPORT vs SO_REUSEADDR", portTestRes{netProtos: portV4, flags: portReusePort}, portTestRes{netProtos: portV4, flags: portReuseAddr}, tcpip.ErrAddressInUse},
 		{"both flags vs SO_REUSEADDR", portTestRes{netProtos: portV4, flags: portBoth}, portTestRes{netProtos: portV4, flags: portReuseAddr}, nil},
 		{"both flags vs SO_REUSEPORT", portTestRes{netProtos: portV4, flags: portBoth}, portTestRes{netProtos: portV4, flags: portReusePort}, nil},
+		{"SO_REUSEADDR against a listener", portTestRes{netProtos: portV4, flags: portListenReuseAddr}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portReuseAddr}, tcpip.ErrAddressInUse},
+		{"listener against SO_REUSEADDR", portTestRes{netProtos: portV4, flags: portReuseAddr}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portListenReuseAddr}, nil},
+		{"SO_REUSEADDR against a dual-stack listener", portTestRes{netProtos: portDual, flags: portListenReuseAddr}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portReuseAddr}, tcpip.ErrAddressInUse},
+		{"SO_REUSEADDR against an IPv6-only listener", portTestRes{netProtos: portV6, flags: portListenReuseAddr}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portReuseAddr}, nil},
+		{"SO_REUSEPORT against a listener", portTestRes{netProtos: portV4, flags: PortFlags{LoadBalanced: true, Listening: true}}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portReusePort}, nil},
+		{"both flags against a listener", portTestRes{netProtos: portV4, flags: PortFlags{ReuseAddress: true, LoadBalanced: true, Listening: true}}, portTestRes{netProtos: portV4, flags: portBoth}, nil},
+		{"SO_REUSEADDR tuple against a listener", portTestRes{netProtos: portV4, flags: portListenReuseAddr}, portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: PortFlags{TupleOnly: true, ReuseAddress: true}, dest: "10.0.0.2:443"}, tcpip.ErrAddressInUse},
 		{"different devices", portTestRes{netProtos: portV4, device: 1}, portTestRes{netProtos: portV4, device: 2}, nil},
 		{"same device", portTestRes{netProtos: portV4, device: 1}, portTestRes{netProtos: portV4, device: 1}, tcpip.ErrAddressInUse},
 		{"device then none", portTestRes{netProtos: portV4, device: 1}, portTestRes{netProtos: portV4}, tcpip.ErrAddressInUse},
@@ -528,5 +538,44 @@ func TestPortConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := len(pm.buckets); n != 0 {
 		t.Errorf("%d buckets left after releasing everything", n)
+	}
+}
+
+// ReplacePort marks a reservation Listening only if no overlapping
+// reservation listens already (Linux's listen(2) checks the port again),
+// and leaves it as it was when refused.
+func TestReplacePort(t *testing.T) {
+	pm := NewPortManager(1, nil)
+	wild := portTestRes{netProtos: portDual, flags: portReuseAddr}
+	spec := portTestRes{netProtos: portV4, addr: "10.0.0.1", flags: portReuseAddr}
+	for _, r := range []portTestRes{wild, spec} {
+		if err := r.reserve(t, pm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace := func(r portTestRes, to PortFlags) error {
+		np, proto, addr, port, flags, dev, dest := r.args(t)
+		return pm.ReplacePort(np, proto, addr, port, flags, to, dev, dest)
+	}
+	if err := replace(wild, portListenReuseAddr); err != nil {
+		t.Fatalf("first listener: %v", err)
+	}
+	if err := replace(spec, portListenReuseAddr); !errors.Is(err, tcpip.ErrAddressInUse) {
+		t.Fatalf("second listener = %v", err)
+	}
+	// spec kept its flags: releasing them frees its address, and a
+	// plain SO_REUSEADDR reservation of it now meets the listener.
+	spec.release(t, pm)
+	if spec.available(t, pm) {
+		t.Fatal("SO_REUSEADDR reservation beside a listener available")
+	}
+	listening := wild
+	listening.flags = portListenReuseAddr
+	listening.release(t, pm)
+	if !spec.available(t, pm) || !wild.available(t, pm) {
+		t.Fatal("port not free after the releases")
+	}
+	if n := len(pm.buckets); n != 0 {
+		t.Fatalf("%d buckets left", n)
 	}
 }

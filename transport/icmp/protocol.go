@@ -10,6 +10,12 @@
 // computes the checksum. Read returns the echo replies whose Identifier is
 // the endpoint's, ICMP header included, one per call.
 //
+// There is no dual stack, as with Linux's ping sockets: ICMPv4 and ICMPv6
+// are different protocols, so an ICMPv6 endpoint refuses IPv4 and
+// IPv4-mapped addresses (tcpip.ErrAddressFamily) whatever V6OnlyOption
+// says, while an ICMPv4 endpoint takes a mapped address as the IPv4
+// address it names.
+//
 // The protocols are registered as the stack's transport protocols for the
 // ICMP protocol numbers (NewProtocol4, NewProtocol6): the network layer
 // answers echo requests itself and hands every other ICMP message to the

@@ -49,7 +49,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 		}
 		return tcpip.ErrAlreadyConnected
 	}
-	dst, err := e.normalizeAddr(addr.Addr)
+	dst, err := e.remoteAddrLocked(addr.Addr)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,8 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	if nic == 0 {
 		nic = e.deviceLocked()
 	}
-	r, err := e.s.FindRoute(nic, e.bindAddr, dst, e.netProto, false)
+	netProto := tcpip.NetworkProtocolFor(dst)
+	r, err := e.s.FindRoute(nic, e.bindAddr, dst, netProto, false)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 		test := func(port uint16) (bool, error) {
 			tid := id
 			tid.LocalPort = port
-			ep := e.s.FindTransportEndpoint(e.netProto, ProtocolNumber, tid, r.NIC)
+			ep := e.s.FindTransportEndpoint(netProto, ProtocolNumber, tid, r.NIC)
 			if te, ok := ep.(*endpoint); ok && !te.isListener.Load() {
 				return false, nil
 			}
@@ -198,7 +199,7 @@ func (e *endpoint) negotiateLocked(o *header.TCPOptions, weSentAll bool) {
 	}
 	_ = weSentAll
 	e.peerMSS = defaultMSSv4
-	if e.netProto == tcpip.IPv6ProtocolNumber {
+	if e.connProtoLocked() == tcpip.IPv6ProtocolNumber {
 		e.peerMSS = defaultMSSv6
 	}
 	if o.HasMSS && o.MSS > 0 {

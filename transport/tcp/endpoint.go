@@ -80,8 +80,10 @@ type endpoint struct {
 	id         stack.TransportEndpointID
 	route      *stack.Route
 	nic        tcpip.NICID // NIC of the connection, 0 if any
-	bindAddr   netip.Addr
+	bindAddr   netip.Addr  // unmapped (dualstack.go)
 	bindNIC    tcpip.NICID
+	v6only     bool // V6OnlyOption; fixed once the endpoint has a port
+	v4only     bool // bound to ::ffff:0.0.0.0 (dualstack.go)
 
 	userClosed  bool  // Close was called: no user holds the endpoint
 	connectSeen bool  // Connect reported the connection's outcome
@@ -445,6 +447,9 @@ func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 	if !a.IsValid() {
 		a = e.bindAddr
 	}
+	if !a.IsValid() && e.v4only {
+		a = netip.IPv4Unspecified()
+	}
 	if a.IsValid() {
 		a = mapped(e.netProto, a)
 	}
@@ -468,34 +473,6 @@ func (e *endpoint) LastError() error {
 	err := e.lastErr
 	e.lastErr = nil
 	return err
-}
-
-// normalizeLocal checks a local address for the endpoint's family.
-func (e *endpoint) normalizeAddr(a netip.Addr) (netip.Addr, error) {
-	a = a.WithZone("")
-	if !a.IsValid() {
-		return netip.Addr{}, nil
-	}
-	if e.netProto == tcpip.IPv4ProtocolNumber {
-		a = a.Unmap()
-		if !a.Is4() {
-			return netip.Addr{}, tcpip.ErrAddressFamily
-		}
-	} else if a.Is4() || a.Is4In6() {
-		// IPv6 TCP endpoints are IPv6-only in this implementation.
-		return netip.Addr{}, tcpip.ErrAddressFamily
-	}
-	if a.IsUnspecified() {
-		return netip.Addr{}, nil
-	}
-	return a, nil
-}
-
-func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber {
-	if e.netProto == tcpip.IPv4ProtocolNumber {
-		return netProtosV4
-	}
-	return netProtosV6
 }
 
 func (e *endpoint) deviceLocked() tcpip.NICID {
@@ -526,12 +503,14 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	if device == 0 {
 		device = addr.NIC
 	}
-	if a.IsValid() && e.s.CheckLocalAddress(device, e.netProto, a) == 0 {
+	if a.IsValid() && e.s.CheckLocalAddress(device, tcpip.NetworkProtocolFor(a), a) == 0 {
 		return tcpip.ErrBadLocalAddress
 	}
+	e.v4only = e.netProto == tcpip.IPv6ProtocolNumber && mappedAny(addr.Addr)
 	flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
 	port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, a, addr.Port, flags, device, netip.AddrPort{}, nil)
 	if err != nil {
+		e.v4only = false
 		return err
 	}
 	e.bound = true
@@ -579,18 +558,13 @@ func (e *endpoint) Listen(backlog int) error {
 	if e.state != StateClosed || e.userClosed || e.everConn {
 		return tcpip.ErrInvalidEndpointState
 	}
-	if !e.bound {
-		flags := stack.PortFlags{ReuseAddress: e.reuseAddr, LoadBalanced: e.reusePort}
-		port, err := e.s.PortManager().ReservePort(e.netProtos(), ProtocolNumber, netip.Addr{}, 0, flags, e.deviceLocked(), netip.AddrPort{}, nil)
-		if err != nil {
-			return err
-		}
-		e.bound = true
-		e.res = reservation{netProtos: e.netProtos(), port: port, flags: flags, device: e.deviceLocked()}
-		e.id.LocalPort = port
+	undo, err := e.reserveListenLocked()
+	if err != nil {
+		return err
 	}
 	e.regFlags = stack.PortFlags{LoadBalanced: e.reusePort}
 	if err := e.s.RegisterTransportEndpoint(e.netProtos(), ProtocolNumber, e.id, e, e.regFlags, e.deviceLocked()); err != nil {
+		undo()
 		return err
 	}
 	e.registered = true

@@ -32,12 +32,12 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 		// Info is the next-hop MTU of the network packet; the
 		// route's MTU accounts for the network header.
 		hdr := 20
-		if e.netProto == tcpip.IPv6ProtocolNumber {
+		if e.connProtoLocked() == tcpip.IPv6ProtocolNumber {
 			hdr = 40
 		}
 		mss := mtu - hdr - 20
 		floor := minMSSv4
-		if e.netProto == tcpip.IPv6ProtocolNumber {
+		if e.connProtoLocked() == tcpip.IPv6ProtocolNumber {
 			floor = minMSSv6
 		}
 		mss = max(mss, floor)

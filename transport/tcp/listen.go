@@ -160,7 +160,7 @@ func (e *endpoint) synQDelLocked(id stack.TransportEndpointID) {
 // listenMSSLocked is the MSS a SYN-ACK to g announces: the route's.
 func (e *endpoint) listenMSSLocked(g *segment) int {
 	mss := defaultMSSv4
-	if r, err := e.s.FindRoute(g.nic, g.id.LocalAddress, g.id.RemoteAddress, e.netProto, false); err == nil {
+	if r, err := e.s.FindRoute(g.nic, g.id.LocalAddress, g.id.RemoteAddress, tcpip.NetworkProtocolFor(g.id.RemoteAddress), false); err == nil {
 		mss = int(r.MTU()) - header.TCPMinimumSize
 	}
 	if e.maxSeg > 0 {
@@ -258,7 +258,10 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	if se.ecn {
 		e.p.stats.ECNNegotiated.Inc()
 	}
-	r, err := e.s.FindRoute(se.nic, se.id.LocalAddress, se.id.RemoteAddress, e.netProto, false)
+	// A dual-stack listener's IPv4 connections are IPv4 on the wire
+	// (dualstack.go); the child reports their addresses mapped.
+	c.v6only = e.v6only
+	r, err := e.s.FindRoute(se.nic, se.id.LocalAddress, se.id.RemoteAddress, tcpip.NetworkProtocolFor(se.id.RemoteAddress), false)
 	if err != nil {
 		return nil
 	}

@@ -45,6 +45,15 @@
 // tcpip.CongestionControlOption, tcpip.SendBufferSizeOption and
 // tcpip.ReceiveBufferSizeOption.
 //
+// # Dual stack
+//
+// An IPv6 endpoint is dual-stack unless V6OnlyOption is set before it has
+// a port (Linux's default, bindv6only = 0): bound to the wildcard it
+// reserves its port in both families and its listener accepts IPv4
+// connections; Connect to an IPv4-mapped address (RFC 4291 §2.5.5.2)
+// makes an IPv4 connection; addresses of IPv4 peers are reported
+// IPv4-mapped. See dualstack.go for the rules.
+//
 // # Choices where the RFCs leave one
 //
 //   - ISNs: RFC 6528, a 4 µs clock plus SHA-256 of the 4-tuple keyed by
@@ -87,8 +96,7 @@
 // they show spurious is undone (RFC 3708, RFC 4015's response, without
 // DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
 // retransmission or a lost tail waits for the RTO. No AccECN (RFC 9768),
-// urgent data, TCP Fast Open, MD5/AO; IPv6 endpoints are IPv6-only
-// (no IPv4-mapped dual stack); a linger timeout other than 0 is not waited
+// urgent data, TCP Fast Open, MD5/AO; a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.
 package tcp

@@ -124,10 +124,7 @@ func (e *endpoint) SetSockOpt(opt any) error {
 	case ECNOption:
 		return e.setECNOptionLocked(v)
 	case tcpip.V6OnlyOption:
-		if !bool(v) && e.netProto == tcpip.IPv6ProtocolNumber {
-			// Dual-stack TCP endpoints are not implemented.
-			return tcpip.ErrNotSupported
-		}
+		return e.setV6OnlyLocked(bool(v))
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -188,7 +185,10 @@ func (e *endpoint) GetSockOpt(opt any) error {
 	case *ECNOption:
 		*v = e.ecn.mode
 	case *tcpip.V6OnlyOption:
-		*v = tcpip.V6OnlyOption(e.netProto == tcpip.IPv6ProtocolNumber)
+		if e.netProto != tcpip.IPv6ProtocolNumber {
+			return tcpip.ErrUnknownProtocolOption
+		}
+		*v = tcpip.V6OnlyOption(e.v6only)
 	case *InfoOption:
 		*v = InfoOption(e.infoLocked())
 	default:

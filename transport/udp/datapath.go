@@ -89,7 +89,7 @@ func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, er
 			return sendParams{}, err
 		}
 		if e.state != stateInitial && !containsProto(e.res.netProtos, np) {
-			return sendParams{}, tcpip.ErrInvalidArgument
+			return sendParams{}, familyMismatch(np)
 		}
 		if err := e.autoBindLocked(); err != nil {
 			return sendParams{}, err

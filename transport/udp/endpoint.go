@@ -423,8 +423,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 		return err
 	}
 	if e.state != stateInitial && !containsProto(e.res.netProtos, np) {
-		// Bound to an address of the other family.
-		return tcpip.ErrInvalidArgument
+		return familyMismatch(np)
 	}
 	device := e.sock.Device()
 	if addr.NIC != 0 && device != 0 && addr.NIC != device {

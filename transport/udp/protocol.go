@@ -33,7 +33,10 @@
 // An IPv6 endpoint without V6OnlyOption bound to the IPv6 wildcard also
 // receives IPv4 datagrams, reported with IPv4-mapped addresses
 // (RFC 4291 §2.5.5.2, RFC 3493 §3.7), and sends to IPv4-mapped addresses
-// over IPv4.
+// over IPv4. Bound to an IPv4-mapped address it is IPv4-only; bound to an
+// IPv6 address, IPv6-only (see familyMismatch for Linux's errors). It
+// joins IPv4 groups by their mapped addresses, with IPv4's multicast
+// rules.
 package udp
 
 import (
