@@ -180,11 +180,11 @@ func (p *protocol) Option(opt any) error {
 	case *DefaultTTLOption:
 		*o = DefaultTTLOption(p.defaultTTL.Load())
 	case *ReassemblyTimeoutOption:
-		*o = ReassemblyTimeoutOption(p.frags.config().timeout)
+		*o = ReassemblyTimeoutOption(p.frags.config().Timeout)
 	case *ReassemblyMemoryLimitOption:
-		*o = ReassemblyMemoryLimitOption(p.frags.config().memLimit)
+		*o = ReassemblyMemoryLimitOption(p.frags.config().MemoryLimit)
 	case *MaxFragmentsOption:
-		*o = MaxFragmentsOption(p.frags.config().maxFrags)
+		*o = MaxFragmentsOption(p.frags.config().MaxFragments)
 	case *IGMPVersionOption:
 		*o = IGMPVersionOption(p.igmpVersion.Load())
 	case *EchoBroadcastReplyOption:

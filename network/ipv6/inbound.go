@@ -408,13 +408,7 @@ func (e *endpoint) handleFragment(pkt *buffer.Packet, fh header.IPv6FragmentHead
 		}
 	}
 	h := headers(pkt)
-	fi := fragInfo{
-		src: h.Source(), dst: h.Destination(), id: fh.ID(),
-		off: off, more: fh.More(),
-		unfragLen:   pos.off,
-		typeOff:     pos.nextOff,
-		fragmentNxt: fh.NextHeader(),
-	}
+	fi := fragInfo{src: h.Source(), dst: h.Destination(), id: fh.ID(), off: off, more: fh.More()}
 	whole := e.p.frags.process(e, fi, pkt)
 	if whole == nil {
 		return nil, pos, false

@@ -180,11 +180,11 @@ func (p *protocol) Option(opt any) error {
 	case *DefaultHopLimitOption:
 		*o = DefaultHopLimitOption(p.defaultHopLimit.Load())
 	case *ReassemblyTimeoutOption:
-		*o = ReassemblyTimeoutOption(p.frags.config().timeout)
+		*o = ReassemblyTimeoutOption(p.frags.config().Timeout)
 	case *ReassemblyMemoryLimitOption:
-		*o = ReassemblyMemoryLimitOption(p.frags.config().memLimit)
+		*o = ReassemblyMemoryLimitOption(p.frags.config().MemoryLimit)
 	case *MaxFragmentsOption:
-		*o = MaxFragmentsOption(p.frags.config().maxFrags)
+		*o = MaxFragmentsOption(p.frags.config().MaxFragments)
 	case *AutoGenLinkLocalOption:
 		*o = AutoGenLinkLocalOption(p.autoGenLinkLocal.Load())
 	case *EchoMulticastReplyOption:
