@@ -9,6 +9,7 @@ import (
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/icmp"
+	"github.com/ustack-go/ustack/transport/tcp"
 	"github.com/ustack-go/ustack/transport/udp"
 )
 
@@ -114,4 +115,94 @@ func TestUDPEndpoint(t *testing.T) {
 		t.Errorf("Read after port unreachable: %v, want ECONNREFUSED", err)
 	}
 	wantCounter(t, b, "ICMPv6.Sent.DstUnreachable", 1)
+}
+
+// TCP over IPv6: a connection carries data both ways (checksums over the
+// IPv6 pseudo-header), and a Packet Too Big from the path lowers the
+// connection's segment size, so that later segments fit 1280 bytes.
+func TestTCPEndpoint(t *testing.T) {
+	n := newNet(t)
+	h := n.hub()
+	tr := []stack.TransportProtocolFactory{tcp.NewProtocol}
+	a := n.newStack(stackOpts{transports: tr})
+	b := n.newStack(stackOpts{transports: tr})
+	n.addNIC(a, 1, h, mac(1), 1500, "2001:db8::1/64")
+	n.addNIC(b, 1, h, mac(2), 1500, "2001:db8::2/64")
+	n.run()
+	ln := newEndpoint(t, b, tcp.ProtocolNumber)
+	if err := ln.Bind(tcpip.FullAddress{Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Listen(1); err != nil {
+		t.Fatal(err)
+	}
+	cli := newEndpoint(t, a, tcp.ProtocolNumber)
+	if err := cli.Connect(tcpip.FullAddress{Addr: addr("2001:db8::2"), Port: 80}); err != nil && !errors.Is(err, tcpip.ErrConnectStarted) {
+		t.Fatal(err)
+	}
+	n.run()
+	srv, _, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	t.Cleanup(srv.Close)
+	data := pattern(5000)
+	if _, err := cli.Write(data, tcpip.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	buf := make([]byte, 10000)
+	got := 0
+	for got < len(data) {
+		res, err := srv.Read(buf[got:], tcpip.ReadOptions{})
+		if err != nil {
+			t.Fatalf("server read after %d bytes: %v", got, err)
+		}
+		got += res.N
+	}
+	if !bytes.Equal(buf[:got], data) {
+		t.Fatal("data differs")
+	}
+
+	// A router on the path reports a 1280-byte MTU for a segment in
+	// flight: the connection lowers its segment size and sends again.
+	more := pattern(6000)
+	if _, err := cli.Write(more, tcpip.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var seg header.IPv6
+	for _, ip := range seenIPv6(h.Frames()) {
+		if ip.Source() == addr("2001:db8::1") && ip.NextHeader() == tcpip.TCPProtocolNumber && len(ip) > 1280 {
+			seg = ip
+			break
+		}
+	}
+	if seg == nil {
+		t.Fatal("no full-sized segment in flight")
+	}
+	router := addr("2001:db8::9")
+	h.Send(frame(mac(1), mac(9), ip6(header.IPv6Fields{NextHeader: tcpip.ICMPv6ProtocolNumber, Src: router, Dst: addr("2001:db8::1")}, nil,
+		icmpMessage(router, addr("2001:db8::1"), header.ICMPv6Fields{Type: header.ICMPv6PacketTooBig, MTU: 1280}, seg[:1232]))))
+	a.AddLinkAddress(1, router, mac(9))
+	n.run()
+	got = 0
+	for got < len(more) {
+		res, err := srv.Read(buf[got:], tcpip.ReadOptions{})
+		if err != nil {
+			t.Fatalf("server read after %d bytes: %v", got, err)
+		}
+		got += res.N
+	}
+	if !bytes.Equal(buf[:got], more) {
+		t.Fatal("data differs after Packet Too Big")
+	}
+	if _, err := cli.Write(pattern(4000), tcpip.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	for _, ip := range seenIPv6(h.Frames()) {
+		if ip.Source() == addr("2001:db8::1") && ip.NextHeader() == tcpip.TCPProtocolNumber && len(ip) > 1280 {
+			t.Errorf("segment of %d bytes after Packet Too Big", len(ip))
+		}
+	}
 }

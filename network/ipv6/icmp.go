@@ -248,16 +248,13 @@ func icmpTransportError(icmp header.ICMPv6) stack.TransportError {
 	case header.ICMPv6TimeExceeded:
 		return stack.TransportError{Kind: stack.ErrorTTLExceeded, Err: tcpip.ErrHostUnreachable}
 	case header.ICMPv6ParamProblem:
-		if icmp.Code() == header.ICMPv6UnknownHeader {
-			// Linux: an unknown next header is a refused protocol.
-			return stack.TransportError{Kind: stack.ErrorProtocolUnreachable, Info: icmp.Pointer(), Err: tcpip.ErrConnectionRefused}
-		}
+		// Linux reports every code as EPROTO, a hard error.
 		return stack.TransportError{Kind: stack.ErrorParameterProblem, Info: icmp.Pointer(), Err: tcpip.ErrMalformed}
 	}
 	switch icmp.Code() {
-	case header.ICMPv6NoRoute, header.ICMPv6RejectRoute:
+	case header.ICMPv6NoRoute:
 		return stack.TransportError{Kind: stack.ErrorNetworkUnreachable, Err: tcpip.ErrNetworkUnreachable}
-	case header.ICMPv6AdminProhibited, header.ICMPv6SourcePolicyFailed:
+	case header.ICMPv6AdminProhibited, header.ICMPv6SourcePolicyFailed, header.ICMPv6RejectRoute:
 		return stack.TransportError{Kind: stack.ErrorAdministrativelyProhibited, Err: tcpip.ErrHostUnreachable}
 	case header.ICMPv6PortUnreachable:
 		return stack.TransportError{Kind: stack.ErrorPortUnreachable, Err: tcpip.ErrConnectionRefused}
