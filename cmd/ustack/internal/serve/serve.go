@@ -2,7 +2,8 @@
 // device and serves the classic diagnostic services over it, echo (RFC
 // 862, port 7) and discard (RFC 863, port 9) over UDP and TCP, and over TCP
 // chargen (RFC 864, port 19) and HTTP (port 80: GET /bytes/N, POST /sha256
-// and a status page at /); the stack itself answers ARP and ping. It is a package of its own so that tests run it in
+// and a status page at /); the stack itself answers ARP, NDP and ping
+// (IPv4 and IPv6). It is a package of its own so that tests run it in
 // their process (Run, or Start for a Server they can inspect) as well as
 // through the built binary.
 //
