@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/stack"
@@ -282,5 +283,50 @@ func TestErrorsToTransport(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A path MTU learnt from Packet Too Big ages out after 10 minutes (RFC 8201
+// §4), and a larger value never raises it meanwhile.
+func TestPathMTUAging(t *testing.T) {
+	n, h, b, _ := host(t, stack.TransportPacketHandled)
+	far := addr("2001:db8:5::5")
+	b.AddRoute(tcpip.Route{Destination: netipPrefix("::/0"), Gateway: stationSrc, NIC: 1})
+	ptb := func(mtu uint32) {
+		quoted := ip6(header.IPv6Fields{NextHeader: tcpip.UDPProtocolNumber, Src: hostDst, Dst: far}, nil, udpish(4000, 53, nil))
+		h.Send(frame(mac(2), mac(9), ip6(header.IPv6Fields{NextHeader: tcpip.ICMPv6ProtocolNumber, Src: stationSrc, Dst: hostDst}, nil,
+			icmpMessage(stationSrc, hostDst, header.ICMPv6Fields{Type: header.ICMPv6PacketTooBig, MTU: mtu}, quoted))))
+		n.run()
+	}
+	// largest returns the size of the largest packet sent for a
+	// 1450-byte datagram.
+	largest := func() int {
+		t.Helper()
+		h.Frames()
+		if err := send(t, b, far, stack.NetworkHeaderParams{Protocol: tcpip.UDPProtocolNumber}, udpish(4000, 53, pattern(1442))); err != nil {
+			t.Fatal(err)
+		}
+		n.run()
+		m := 0
+		for _, ip := range seenIPv6(h.Frames()) {
+			m = max(m, len(ip))
+		}
+		return m
+	}
+	if got := largest(); got != 1490 {
+		t.Fatalf("before: largest packet %d, want 1490", got)
+	}
+	ptb(1300)
+	ptb(1400) // does not raise it
+	if got := largest(); got > 1300 {
+		t.Fatalf("after Packet Too Big: largest packet %d, want at most 1300", got)
+	}
+	n.advance(9 * time.Minute)
+	if got := largest(); got > 1300 {
+		t.Fatalf("after 9 minutes: largest packet %d", got)
+	}
+	n.advance(time.Minute)
+	if got := largest(); got != 1490 {
+		t.Fatalf("after 10 minutes: largest packet %d, want 1490", got)
 	}
 }
