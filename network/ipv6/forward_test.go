@@ -107,3 +107,37 @@ func TestForwardLinkLocalDestination(t *testing.T) {
 	}
 	wantCounter(t, r, "IPv6.LinkLocalNotForwarded", 1)
 }
+
+// A router processes the Hop-by-Hop Options header (RFC 8200 §4): an
+// unknown option whose type says "discard" stops the packet there, one
+// that says "skip" lets it through untouched.
+func TestForwardHopByHop(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		option  byte
+		forward bool
+		icmp    bool
+	}{
+		{"skip", 0x1e, true, false},
+		{"discard", 0x5e, false, false},
+		{"discard with ICMP", 0x9e, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, h1, h2, r := router(t, 1500)
+			pkt := ip6(header.IPv6Fields{NextHeader: tcpip.IPv6HopByHopProtocolNumber, Src: addr("2001:db8:1::9"), Dst: addr("2001:db8:2::9")},
+				opts(tcpip.UDPProtocolNumber, []byte{tc.option, 2, 0, 0}), udpish(1, 2, nil))
+			h1.Send(frame(mac(1), mac(9), pkt))
+			n.run()
+			if got := len(seenIPv6(h2.Frames())); got != map[bool]int{true: 1, false: 0}[tc.forward] {
+				t.Errorf("forwarded %d packets", got)
+			}
+			pps, _ := icmpOfType(h1.Frames(), header.ICMPv6ParamProblem)
+			if (len(pps) == 1) != tc.icmp || (tc.icmp && (pps[0].Code() != header.ICMPv6UnknownOption || pps[0].Pointer() != 42)) {
+				t.Errorf("parameter problems %v", pps)
+			}
+			if !tc.forward {
+				wantCounter(t, r, "IPv6.UnknownOptionDiscarded", 1)
+			}
+		})
+	}
+}
