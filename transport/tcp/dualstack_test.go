@@ -428,3 +428,49 @@ func TestDualStackBindMappedWildcard(t *testing.T) {
 		t.Fatalf("Connect to IPv6 from the mapped wildcard = %v", err)
 	}
 }
+
+// A listener shut down for reading leaves LISTEN (Linux: CLOSE), and an
+// SO_REUSEADDR bind may share its port again; listening again checks the
+// port anew.
+func TestListenerShutdownSharesPortAgain(t *testing.T) {
+	e := newEnv(t, true)
+	l := newTCP(t, e.a)
+	if err := l.SetSockOpt(tcpip.ReuseAddressOption(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Bind(tcpip.FullAddress{Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(1); err != nil {
+		t.Fatal(err)
+	}
+	other := newTCP(t, e.a)
+	if err := other.SetSockOpt(tcpip.ReuseAddressOption(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Bind(tcpip.FullAddress{Addr: addrA, Port: 80}); !errors.Is(err, tcpip.ErrAddressInUse) {
+		t.Fatalf("SO_REUSEADDR Bind beside a listener = %v", err)
+	}
+	if err := l.Shutdown(tcpip.ShutdownRead); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Bind(tcpip.FullAddress{Addr: addrA, Port: 80}); err != nil {
+		t.Fatalf("SO_REUSEADDR Bind beside a shut-down listener = %v", err)
+	}
+	if err := other.Listen(1); err != nil {
+		t.Fatalf("Listen beside a shut-down listener = %v", err)
+	}
+	if err := l.Listen(1); !errors.Is(err, tcpip.ErrAddressInUse) {
+		t.Fatalf("listening again beside a listener = %v", err)
+	}
+	other.Close()
+	if err := l.Listen(1); err != nil {
+		t.Fatalf("listening again = %v", err)
+	}
+	cli := newTCP(t, e.b)
+	if err := cli.Connect(tcpip.FullAddress{Addr: addrA, Port: 80}); !errors.Is(err, tcpip.ErrConnectStarted) {
+		t.Fatalf("Connect = %v", err)
+	}
+	e.pump()
+	accept(t, l)
+}

@@ -562,6 +562,9 @@ func (e *endpoint) Listen(backlog int) error {
 	if err != nil {
 		return err
 	}
+	// A listener shut down for reading is still registered: register
+	// it afresh (Linux lets such a socket listen again).
+	e.unregisterLocked()
 	e.regFlags = stack.PortFlags{LoadBalanced: e.reusePort}
 	if err := e.s.RegisterTransportEndpoint(e.netProtos(), ProtocolNumber, e.id, e, e.regFlags, e.deviceLocked()); err != nil {
 		undo()

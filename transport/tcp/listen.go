@@ -353,4 +353,5 @@ func (e *endpoint) closeListenerLocked() {
 	e.l = nil
 	e.isListener.Store(false)
 	e.stopTimersLocked()
+	e.unlistenPortLocked()
 }

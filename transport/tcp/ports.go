@@ -42,3 +42,19 @@ func (e *endpoint) reserveListenLocked() (undo func(), err error) {
 		}
 	}, nil
 }
+
+// unlistenPortLocked undoes reserveListenLocked's mark when the endpoint
+// stops listening (Close, Shutdown): a socket that left LISTEN shares its
+// port through SO_REUSEADDR again, as Linux's inet_bind_conflict looks at
+// the state the other socket is in now.
+func (e *endpoint) unlistenPortLocked() {
+	r := &e.res
+	if !e.bound || !r.flags.Listening {
+		return
+	}
+	to := r.flags
+	to.Listening = false
+	if e.s.PortManager().ReplacePort(r.netProtos, ProtocolNumber, r.addr, r.port, r.flags, to, r.device, r.dest) == nil {
+		r.flags = to
+	}
+}
