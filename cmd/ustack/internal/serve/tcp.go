@@ -107,8 +107,12 @@ func (srv *Server) startTCP() error {
 	return nil
 }
 
+// listenTCP listens on port of every address of both families: one
+// dual-stack IPv6 endpoint on [::], which accepts IPv4 connections through
+// IPv4-mapped addresses (RFC 3493 §3.7), as a Linux server's AF_INET6
+// socket does by default.
 func (srv *Server) listenTCP(port uint16) (*gonet.TCPListener, error) {
-	l, err := gonet.ListenTCPBacklog(srv.s, netip.AddrPortFrom(netip.IPv4Unspecified(), port), tcpip.IPv4ProtocolNumber, listenBacklog)
+	l, err := gonet.ListenTCPBacklog(srv.s, netip.AddrPortFrom(netip.IPv6Unspecified(), port), tcpip.IPv6ProtocolNumber, listenBacklog)
 	if err != nil {
 		return nil, err
 	}
