@@ -15,6 +15,7 @@ import (
 	"github.com/ustack-go/ustack/link/tun"
 	"github.com/ustack-go/ustack/network/arp"
 	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/network/ipv6"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/tcp"
@@ -41,7 +42,7 @@ func TestInteropDualStackHTTPFromLinuxIPv4(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, newInertIPv6},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
 	})
 	t.Cleanup(s.Close)

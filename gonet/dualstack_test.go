@@ -12,70 +12,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/gonet"
 	"github.com/ustack-go/ustack/internal/leakcheck"
 	"github.com/ustack-go/ustack/link/ethernet"
 	"github.com/ustack-go/ustack/link/pipe"
 	"github.com/ustack-go/ustack/network/arp"
 	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/network/ipv6"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/tcp"
 	"github.com/ustack-go/ustack/transport/udp"
 )
 
-// inertIPv6 stands in for the IPv6 network protocol in the dual-stack
-// tests: it lets a stack make IPv6 endpoints (Stack.NewEndpoint wants the
-// protocol registered) and carries no packet. A dual-stack endpoint
-// talking to IPv4 peers sends and receives IPv4 only, so these tests need
-// nothing more; with network/ipv6 they can add IPv6 peers.
-type inertIPv6 struct{}
-
-func newInertIPv6(*stack.Stack) stack.NetworkProtocol { return inertIPv6{} }
-
-func (inertIPv6) Number() tcpip.NetworkProtocolNumber { return tcpip.IPv6ProtocolNumber }
-func (inertIPv6) NewEndpoint(stack.NetworkInterface, stack.TransportDispatcher) stack.NetworkEndpoint {
-	return inertIPv6Endpoint{}
-}
-func (inertIPv6) SetOption(any) error { return tcpip.ErrUnknownProtocolOption }
-func (inertIPv6) Option(any) error    { return tcpip.ErrUnknownProtocolOption }
-func (inertIPv6) Close()              {}
-
-// inertIPv6Endpoint drops what it is given.
-type inertIPv6Endpoint struct{}
-
-func (inertIPv6Endpoint) Enable() error                   { return nil }
-func (inertIPv6Endpoint) Disable()                        {}
-func (inertIPv6Endpoint) HandlePacket(pkt *buffer.Packet) { pkt.Release() }
-func (inertIPv6Endpoint) MaxHeaderLength() int            { return 40 }
-func (inertIPv6Endpoint) MTU() uint32                     { return 1280 }
-func (inertIPv6Endpoint) AddressAdded(netip.Prefix)       {}
-func (inertIPv6Endpoint) AddressRemoved(netip.Prefix)     {}
-func (inertIPv6Endpoint) JoinGroup(netip.Addr) error      { return tcpip.ErrNotSupported }
-func (inertIPv6Endpoint) LeaveGroup(netip.Addr) error     { return tcpip.ErrNotSupported }
-func (inertIPv6Endpoint) IsInGroup(netip.Addr) bool       { return false }
-func (inertIPv6Endpoint) Close()                          {}
-func (inertIPv6Endpoint) WriteHeaderIncludedPacket(_ *stack.Route, pkt *buffer.Packet) error {
-	pkt.Release()
-	return tcpip.ErrNoRoute
-}
-func (inertIPv6Endpoint) WritePacket(_ *stack.Route, _ stack.NetworkHeaderParams, pkt *buffer.Packet) error {
-	pkt.Release()
-	return tcpip.ErrNoRoute
-}
+// IPv6 addresses of A and B in the dual-stack tests (fd00::/64 on-link).
+var (
+	addrA6 = netip.MustParseAddr("fd00::1")
+	addrB6 = netip.MustParseAddr("fd00::2")
+)
 
 // dualHosts returns two stacks A (addrA) and B (addrB) joined by a pipe of
-// Ethernet frames, running IPv4, ARP, TCP and UDP and, if v6, the IPv6
-// stand-in, so that gonet makes dual-stack IPv6 endpoints.
+// Ethernet frames, running IPv4, ARP, TCP and UDP and, if v6, IPv6 with
+// addrA6 and addrB6, so that gonet makes dual-stack IPv6 endpoints.
 func dualHosts(t *testing.T, v6 bool) (a, b *stack.Stack) {
 	t.Helper()
 	leakcheck.Check(t)
 	linkA, linkB := pipe.New(pipe.Config{})
-	mk := func(link stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
+	mk := func(link stack.LinkEndpoint, addr, addr6 netip.Addr) *stack.Stack {
 		nets := []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol}
 		if v6 {
-			nets = append(nets, newInertIPv6)
+			nets = append(nets, ipv6.NewProtocol)
 		}
 		s := stack.New(stack.Options{
 			NetworkProtocols:   nets,
@@ -92,9 +58,18 @@ func dualHosts(t *testing.T, v6 bool) (a, b *stack.Stack) {
 		if err := s.AddRoute(tcpip.Route{Destination: subnet, NIC: 1}); err != nil {
 			t.Fatal(err)
 		}
+		if v6 {
+			p := netip.PrefixFrom(addr6, 64)
+			if err := s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: tcpip.IPv6ProtocolNumber, Address: p}, stack.AddressProperties{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddRoute(tcpip.Route{Destination: p.Masked(), NIC: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return s
 	}
-	return mk(linkA, addrA), mk(linkB, addrB)
+	return mk(linkA, addrA, addrA6), mk(linkB, addrB, addrB6)
 }
 
 // mapped returns a's IPv4-mapped IPv6 form (RFC 4291 §2.5.5.2).
@@ -119,9 +94,9 @@ func (l acceptRecorder) Accept() (net.Conn, error) {
 }
 
 // A net/http server on a dual-stack listener ([::]:80, an IPv6 endpoint
-// without V6ONLY) serves an IPv4 client; the server sees the client's
-// address IPv4-mapped, as package net's IPv6 sockets show it.
-func TestDualStackHTTPServesIPv4(t *testing.T) {
+// without V6ONLY) serves an IPv4 client, whose address the server sees
+// IPv4-mapped as package net's IPv6 sockets show it, and an IPv6 client.
+func TestDualStackHTTPServesBothFamilies(t *testing.T) {
 	a, b := dualHosts(t, true)
 	l, err := gonet.ListenTCP(b, netip.AddrPortFrom(netip.IPv6Unspecified(), 80), 0)
 	if err != nil {
@@ -169,6 +144,18 @@ func TestDualStackHTTPServesIPv4(t *testing.T) {
 	// package net prints a mapped address in its IPv4 form.
 	if want := fmt.Sprintf("hello %s:%d", addrA, remote.Port()); string(body) != want {
 		t.Fatalf("GET body %q, want %q", body, want)
+	}
+
+	// The same listener serves IPv6.
+	resp, err = client.Get("http://[fd00::2]/hello")
+	if err != nil {
+		t.Fatalf("GET over IPv6: %v", err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	remote = <-rec.remotes
+	if err != nil || remote.Addr() != addrA6 || string(body) != fmt.Sprintf("hello [%s]:%d", addrA6, remote.Port()) {
+		t.Fatalf("GET over IPv6 = %q, %v, from %v", body, err, remote)
 	}
 }
 

@@ -5,8 +5,12 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ustack-go/ustack/internal/leakcheck"
+	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/network/ipv6"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/testnet"
 	"github.com/ustack-go/ustack/transport/udp"
 )
 
@@ -111,5 +115,93 @@ func TestDualStackMulticastMappedGroup(t *testing.T) {
 	}
 	if e.b.IsInGroup(1, group) {
 		t.Fatal("B is still in the group")
+	}
+}
+
+// IPv6 addresses of stacks A and B in the two-family tests.
+var (
+	addrA6 = netip.MustParseAddr("fd00::1")
+	addrB6 = netip.MustParseAddr("fd00::2")
+)
+
+// newEnv46 is newEnv with IPv6 too: A and B also have addrA6 and addrB6
+// on an on-link fd00::/64 (bare IP packets: no neighbour discovery).
+func newEnv46(t *testing.T) *env {
+	t.Helper()
+	leakcheck.Check(t)
+	testnet.CheckBuffers(t)
+	hub := testnet.NewHub(tcpip.NewManualClock())
+	t.Cleanup(hub.Close)
+	opts := testnet.Options{
+		Networks:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		Transports: []stack.TransportProtocolFactory{udp.NewProtocol},
+	}
+	e := &env{hub: hub, a: hub.NewStack(t, opts), b: hub.NewStack(t, opts)}
+	hub.AddNIC(t, e.a, 1, netip.PrefixFrom(addrA, 24), testnet.NICOptions{})
+	hub.AddNIC(t, e.b, 1, netip.PrefixFrom(addrB, 24), testnet.NICOptions{})
+	for _, h := range []struct {
+		s    *stack.Stack
+		addr netip.Addr
+	}{{e.a, addrA6}, {e.b, addrB6}} {
+		p := netip.PrefixFrom(h.addr, 64)
+		if err := h.s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: tcpip.IPv6ProtocolNumber, Address: p}, stack.AddressProperties{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.s.AddRoute(tcpip.Route{Destination: p.Masked(), NIC: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// One dual-stack socket on [::]:53 answers an IPv6 client over IPv6 and
+// an IPv4 one over IPv4 (seen mapped); a socket bound to an IPv6 address
+// cannot reach a mapped destination (Linux: ENETUNREACH).
+func TestDualStackBothFamilies(t *testing.T) {
+	e := newEnv46(t)
+	srv, err := e.b.NewEndpoint(udp.ProtocolNumber, tcpip.IPv6ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.Bind(tcpip.FullAddress{Port: 53}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		netProto tcpip.NetworkProtocolNumber
+		dst      netip.Addr
+		from     netip.Addr // the client as srv sees it
+		replyVia netip.Addr // srv as the client sees it
+	}{
+		{tcpip.IPv6ProtocolNumber, addrB6, addrA6, addrB6},
+		{tcpip.IPv4ProtocolNumber, addrB, mapped(addrA), addrB},
+		{tcpip.IPv6ProtocolNumber, mapped(addrB), mapped(addrA), mapped(addrB)},
+	} {
+		cli, err := e.a.NewEndpoint(udp.ProtocolNumber, tc.netProto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cli.Close)
+		send(t, cli, []byte("query"), to(tc.dst, 53))
+		e.hub.Pump()
+		res := expect(t, srv, []byte("query"), netip.AddrPortFrom(tc.from, localPort(t, cli)))
+		send(t, srv, []byte("answer"), &res.RemoteAddr)
+		e.hub.Pump()
+		expect(t, cli, []byte("answer"), netip.AddrPortFrom(tc.replyVia, 53))
+	}
+
+	b6, err := e.a.NewEndpoint(udp.ProtocolNumber, tcpip.IPv6ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b6.Close)
+	if err := b6.Bind(tcpip.FullAddress{Addr: addrA6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b6.Write([]byte("x"), tcpip.WriteOptions{To: to(mapped(addrB), 53)}); !errors.Is(err, tcpip.ErrNetworkUnreachable) {
+		t.Fatalf("Write to a mapped address from an IPv6 address = %v", err)
+	}
+	if err := b6.Connect(tcpip.FullAddress{Addr: mapped(addrB), Port: 53}); !errors.Is(err, tcpip.ErrNetworkUnreachable) {
+		t.Fatalf("Connect to a mapped address from an IPv6 address = %v", err)
 	}
 }
