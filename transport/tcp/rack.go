@@ -259,9 +259,11 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	delivered, sackedSegs := 0, 0
 	segs := e.rackSegsLocked()
 	k := 0
+	head := true // in the run of segments from SND.UNA not delivered before
 	for i := range segs {
 		s := &segs[i]
 		if s.has(segDelivered) {
+			head = false
 			if s.end.GreaterThan(ack) {
 				sackedSegs++
 			}
@@ -278,15 +280,22 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 			}
 		}
 		if !done {
+			head = false
 			continue
 		}
+		sacked := s.end.GreaterThan(ack)
 		s.flags = s.flags&segEverRxt | segDelivered
 		delivered += s.len()
 		// Step 3: reordering: a segment never retransmitted
-		// delivered below RACK.fack arrived out of order.
+		// delivered below RACK.fack arrived out of order. A
+		// segment that the cumulative ACK covers above a segment
+		// delivered before may instead have arrived in order with
+		// its SACK lost (an ACK lost, or more holes than SACK
+		// blocks): only SACKed segments and those of the run from
+		// SND.UNA count.
 		if !r.fackSet || s.end.GreaterThan(r.fack) {
 			r.fack, r.fackSet = s.end, true
-		} else if s.end.LessThan(r.fack) && !s.has(segEverRxt) {
+		} else if s.end.LessThan(r.fack) && !s.has(segEverRxt) && (sacked || head) {
 			r.reoSeen = true
 		}
 		// Step 2: RFC 8985 §6.1's ambiguity of a retransmitted
@@ -320,7 +329,7 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	// RFC 6937 §3: DeliveredData of this ACK.
 	e.prr.ackDelivered = delivered
 	if e.inRecovery {
-		e.prrOnAckLocked(delivered, g.ack.GreaterThan(e.sndUna))
+		e.prrOnAckLocked(delivered)
 	}
 	// Step 4: the D-SACK rounds of the reordering window.
 	if r.dsackSet && !e.sndUna.LessThan(r.dsackRound) {
