@@ -29,10 +29,10 @@ import (
 // retransmitted again, which RFC 6675's HighRxt alone could not do.
 //
 // Loss marks come from RACK (§6.2 step 5 on every ACK, and the
-// reordering timer of §6.3), from RFC 6675's DupThresh rule (kept: the
-// brief of this engine asks for both), and from an RTO (§6.3: every
-// segment outstanding is lost). Fast recovery starts on the first mark
-// as on the third duplicate ACK.
+// reordering timer of §6.3), from RFC 6675's DupThresh rule until RACK
+// has seen reordering (rackDupThreshLocked), and from an RTO (§6.3:
+// every segment outstanding is lost). Fast recovery starts on the first
+// mark as on the third duplicate ACK.
 //
 // # Coarse clocks
 //
@@ -57,6 +57,12 @@ const rackTimerMin = time.Millisecond
 // rackReoPersist is RFC 8985 §6.2 step 4's number of recoveries a grown
 // reordering window persists.
 const rackReoPersist = 16
+
+// rackMaxRecords bounds the records of one connection. A flight of tiny
+// segments (TCP_NODELAY and small writes into a large window) beyond it
+// extends the last record instead of adding one: loss detection then
+// sees those segments as one, sent at the time of the latest.
+const rackMaxRecords = 1 << 14
 
 // tlpWCDelAckT is RFC 8985 §7.2's worst-case delayed ACK time, added to
 // the PTO when one segment is in flight.
@@ -205,6 +211,13 @@ func (e *endpoint) rackOnSendLocked(seq seqnum.Value, n int, fin bool, now tcpip
 		seq = old
 	}
 	if seq.LessThan(end) {
+		if live := e.rackSegsLocked(); len(live) >= rackMaxRecords {
+			last := &live[len(live)-1]
+			if last.end == seq && last.flags == 0 {
+				last.end, last.at, last.tsval = end, now, ts
+				return
+			}
+		}
 		if len(e.rack.segs) == cap(e.rack.segs) && e.rack.head > 0 {
 			// Reuse the array's front before growing it.
 			k := copy(e.rack.segs, e.rack.segs[e.rack.head:])
