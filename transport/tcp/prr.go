@@ -9,14 +9,17 @@ package tcp
 // is the congestion control algorithm's (its OnLoss), so PRR serves
 // NewReno and CUBIC alike.
 //
-// When the pipe has fallen below ssthresh (further losses), the
-// reduction bound lets the window grow back to ssthresh: PRR-SSRB (slow
-// start, one segment more than delivered per ACK) on an ACK that
-// advances SND.UNA and marks no new loss, PRR-CRB (conservative: no more
-// than delivered) otherwise. RFC 6937 §3 leaves the choice to the
-// implementation and recommends SSRB; limiting it to such "safe" ACKs
-// is the refinement of the RFC's successor draft (RFC 6937bis) and of
-// Linux's tcp_cwnd_reduction.
+// When the pipe has fallen to ssthresh or below (further losses, or
+// data SACKed before the recovery started), the reduction bound lets the
+// window grow back to ssthresh: PRR-SSRB (slow start, one segment more
+// than delivered per ACK), RFC 6937 §3's recommendation, by default;
+// PRR-CRB (conservative: no more than delivered since the start) on an
+// ACK that marks new losses, as Linux's tcp_cwnd_reduction gives the
+// extra segment only to ACKs that report no new loss. (Limiting SSRB
+// further, to ACKs that advance SND.UNA as Linux also does, left the
+// pipe one segment short of ssthresh at the end of most recoveries of
+// a small window: measured in sim under 5 % loss with CUBIC, 2m19s
+// instead of 2m09s for 12 transfers of 4 MiB.)
 
 // prrState is RFC 6937 §3's state of one recovery.
 type prrState struct {
@@ -45,12 +48,13 @@ func (e *endpoint) prrStartLocked() {
 
 // prrOnAckLocked takes an ACK in recovery that delivered bytes
 // (RFC 6937 §3: DeliveredData, the change in SND.UNA plus the change
-// in SACKed bytes).
-func (e *endpoint) prrOnAckLocked(delivered int, unaAdvanced bool) {
+// in SACKed bytes). The ACK is safe for PRR-SSRB unless it marks new
+// losses (rackOnAckLocked clears safe then).
+func (e *endpoint) prrOnAckLocked(delivered int) {
 	e.prr.delivered += delivered
 	e.prr.ackDelivered = delivered
 	e.prr.pending = true
-	e.prr.safe = unaAdvanced
+	e.prr.safe = true
 }
 
 // prrWindowLocked returns the congestion window of recovery: on the

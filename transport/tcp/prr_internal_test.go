@@ -37,9 +37,12 @@ func prrSend(e *endpoint) int {
 
 // deliver marks the i-th record delivered (SACKed) and feeds PRR an ACK
 // of it.
-func prrDeliver(e *endpoint, i int, unaAdvanced bool) {
+func prrDeliver(e *endpoint, i int, newLoss bool) {
 	e.rack.segs[i].flags = segDelivered
-	e.prrOnAckLocked(1000, unaAdvanced)
+	e.prrOnAckLocked(1000)
+	if newLoss {
+		e.prr.safe = false
+	}
 }
 
 // RFC 6937 §3 and its example: 20 segments in flight, the first lost,
@@ -94,9 +97,10 @@ func sum(v []int) int {
 }
 
 // RFC 6937 §3's reduction bound: after many losses pipe falls below
-// ssthresh. An ACK that advances SND.UNA and marks no new loss lets
-// PRR-SSRB send one segment more than delivered (slow start back toward
-// ssthresh); any other ACK gets PRR-CRB, no more than delivered.
+// ssthresh. An ACK that marks new losses gets PRR-CRB, no more than
+// delivered since the start of the recovery; any other lets PRR-SSRB
+// send one segment more than delivered (slow start back toward
+// ssthresh).
 func TestPRRReductionBound(t *testing.T) {
 	e := prrEndpoint(20)
 	// Twelve lost: pipe = 8 segments, below ssthresh.
@@ -106,21 +110,21 @@ func TestPRRReductionBound(t *testing.T) {
 	if got := prrSend(e); got != 1 {
 		t.Fatalf("entry: %d sent", got)
 	}
-	// SACKs of three more, each a dupACK (CRB): one segment per
-	// segment delivered (prr_delivered − prr_out), the first already
-	// sent ahead by the fast retransmit.
+	// SACKs of three more, each marking a new loss (CRB): one
+	// segment per segment delivered (prr_delivered − prr_out), the
+	// first already sent ahead by the fast retransmit.
 	for i, want := range []int{0, 1, 1, 1} {
-		prrDeliver(e, 12+i, false)
+		prrDeliver(e, 12+i, true)
 		if got := prrSend(e); got != want {
 			t.Fatalf("CRB: ACK of %d sent %d, want %d", 12+i, got, want)
 		}
 	}
-	// Cumulative ACKs (SND.UNA advances, no new loss): SSRB sends
-	// two per segment delivered until pipe reaches ssthresh.
+	// ACKs that mark no new loss: SSRB sends two per segment
+	// delivered until pipe reaches ssthresh.
 	pipe0 := e.sackPipeLocked()
 	sent := 0
 	for i := 16; i < 20; i++ {
-		prrDeliver(e, i, true)
+		prrDeliver(e, i, false)
 		n := prrSend(e)
 		sent += n
 		if p := e.sackPipeLocked(); p < e.cc.Ssthresh() && n != 2 {

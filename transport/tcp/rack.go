@@ -29,10 +29,10 @@ import (
 // retransmitted again, which RFC 6675's HighRxt alone could not do.
 //
 // Loss marks come from RACK (§6.2 step 5 on every ACK, and the
-// reordering timer of §6.3), from RFC 6675's DupThresh rule (kept: the
-// brief of this engine asks for both), and from an RTO (§6.3: every
-// segment outstanding is lost). Fast recovery starts on the first mark
-// as on the third duplicate ACK.
+// reordering timer of §6.3), from RFC 6675's DupThresh rule until RACK
+// has seen reordering (rackDupThreshLocked), and from an RTO (§6.3:
+// every segment outstanding is lost). Fast recovery starts on the first
+// mark as on the third duplicate ACK.
 //
 // # Coarse clocks
 //
@@ -57,6 +57,12 @@ const rackTimerMin = time.Millisecond
 // rackReoPersist is RFC 8985 §6.2 step 4's number of recoveries a grown
 // reordering window persists.
 const rackReoPersist = 16
+
+// rackMaxRecords bounds the records of one connection. A flight of tiny
+// segments (TCP_NODELAY and small writes into a large window) beyond it
+// extends the last record instead of adding one: loss detection then
+// sees those segments as one, sent at the time of the latest.
+const rackMaxRecords = 1 << 14
 
 // tlpWCDelAckT is RFC 8985 §7.2's worst-case delayed ACK time, added to
 // the PTO when one segment is in flight.
@@ -205,6 +211,13 @@ func (e *endpoint) rackOnSendLocked(seq seqnum.Value, n int, fin bool, now tcpip
 		seq = old
 	}
 	if seq.LessThan(end) {
+		if live := e.rackSegsLocked(); len(live) >= rackMaxRecords {
+			last := &live[len(live)-1]
+			if last.end == seq && last.flags == 0 {
+				last.end, last.at, last.tsval = end, now, ts
+				return
+			}
+		}
 		if len(e.rack.segs) == cap(e.rack.segs) && e.rack.head > 0 {
 			// Reuse the array's front before growing it.
 			k := copy(e.rack.segs, e.rack.segs[e.rack.head:])
@@ -259,9 +272,11 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	delivered, sackedSegs := 0, 0
 	segs := e.rackSegsLocked()
 	k := 0
+	head := true // in the run of segments from SND.UNA not delivered before
 	for i := range segs {
 		s := &segs[i]
 		if s.has(segDelivered) {
+			head = false
 			if s.end.GreaterThan(ack) {
 				sackedSegs++
 			}
@@ -278,15 +293,22 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 			}
 		}
 		if !done {
+			head = false
 			continue
 		}
+		sacked := s.end.GreaterThan(ack)
 		s.flags = s.flags&segEverRxt | segDelivered
 		delivered += s.len()
 		// Step 3: reordering: a segment never retransmitted
-		// delivered below RACK.fack arrived out of order.
+		// delivered below RACK.fack arrived out of order. A
+		// segment that the cumulative ACK covers above a segment
+		// delivered before may instead have arrived in order with
+		// its SACK lost (an ACK lost, or more holes than SACK
+		// blocks): only SACKed segments and those of the run from
+		// SND.UNA count.
 		if !r.fackSet || s.end.GreaterThan(r.fack) {
 			r.fack, r.fackSet = s.end, true
-		} else if s.end.LessThan(r.fack) && !s.has(segEverRxt) {
+		} else if s.end.LessThan(r.fack) && !s.has(segEverRxt) && (sacked || head) {
 			r.reoSeen = true
 		}
 		// Step 2: RFC 8985 §6.1's ambiguity of a retransmitted
@@ -320,7 +342,7 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	// RFC 6937 §3: DeliveredData of this ACK.
 	e.prr.ackDelivered = delivered
 	if e.inRecovery {
-		e.prrOnAckLocked(delivered, g.ack.GreaterThan(e.sndUna))
+		e.prrOnAckLocked(delivered)
 	}
 	// Step 4: the D-SACK rounds of the reordering window.
 	if r.dsackSet && !e.sndUna.LessThan(r.dsackRound) {

@@ -18,13 +18,18 @@ import (
 //	DupThresh     sackDupThresh
 //	the scoreboard e.sacked: the SACKed ranges above SND.UNA, sorted
 //
-// Pipe (§4 SetPipe) is counted in octets. The congestion window during
-// recovery is the algorithm's ssthresh (§5 step (4.2): cwnd = ssthresh):
-// RFC 5681's window inflation stood in for the pipe estimate and is not
-// applied on top of it. The algorithm's OnLoss, OnPartialAck and
-// OnRecoveryExit hooks are still called, so NewReno (or another
+// Pipe (§4 SetPipe) is counted in octets, from the per-segment records
+// of RACK (rack.go) on a connection; what is lost is what RACK (RFC
+// 8985), the DupThresh rule of §4 IsLost() or a timeout marked lost. The
+// congestion window during recovery is proportional rate reduction's
+// (RFC 6937, prr.go), which brings it from the flight at the start to
+// ssthresh; RFC 5681's window inflation stood in for the pipe estimate
+// and is not applied on top of it. The algorithm's OnLoss, OnPartialAck
+// and OnRecoveryExit hooks are still called, so NewReno (or another
 // algorithm) sets ssthresh on entry and the window on exit by its own
-// rules. Proportional rate reduction (RFC 6937) is left for later.
+// rules. The scoreboard arithmetic below without records (§4 as
+// written, HighRxt marking what was retransmitted) is kept for
+// endpoints that track none.
 //
 // Connections without SACK keep RFC 6582 NewReno recovery (rcv.go).
 
