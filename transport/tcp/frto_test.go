@@ -9,21 +9,21 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// fireRTO runs the endpoint's next timer (the retransmission timer) and
+// frtoFireRTO runs the endpoint's next timer (the retransmission timer) and
 // returns the data offsets (from base) of what was sent.
-func fireRTO(t *testing.T, e *env, base seqnum.Value) []int {
+func frtoFireRTO(t *testing.T, e *env, base seqnum.Value) []int {
 	t.Helper()
 	next, ok := e.clock.NextDeadline()
 	if !ok {
 		t.Fatal("no timer")
 	}
 	e.clock.AdvanceTo(next)
-	return sentOffsets(e, base)
+	return frtoSent(e, base)
 }
 
-// sentOffsets pumps and returns the offsets from base of the data
+// frtoSent pumps and returns the offsets from base of the data
 // segments A sent.
-func sentOffsets(e *env, base seqnum.Value) []int {
+func frtoSent(e *env, base seqnum.Value) []int {
 	e.pump()
 	var out []int
 	for _, s := range e.sn.take() {
@@ -44,7 +44,7 @@ func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnu
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum
 	ssthresh := info(t, ep).Ssthresh
-	wantSent(t, "RTO", fireRTO(t, e, b), 0)
+	wantSent(t, "RTO", frtoFireRTO(t, e, b), 0)
 	if got := counter(e.a, "TCP.Timeouts"); got != 1 {
 		t.Fatalf("Timeouts = %d", got)
 	}
@@ -126,9 +126,9 @@ func TestFRTOStep2CoversRecover(t *testing.T) {
 	}
 }
 
-// basicMSS is the segment size of the basic F-RTO tests' peer (no SACK,
+// frtoBasicMSS is the segment size of the basic F-RTO tests' peer (no SACK,
 // no timestamps: toEstablishedPassive's MSS 1460).
-const basicMSS = 1460
+const frtoBasicMSS = 1460
 
 // RFC 5682 §2 (basic F-RTO, no SACK), spurious: the second ACK after the
 // timeout advances the window.
@@ -137,14 +137,14 @@ func TestFRTOSpuriousBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, ssthresh := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, basicMSS), 10*basicMSS, 11*basicMSS)
-	got := ackSACK(t, p, b, 4*basicMSS)
+	b, ssthresh := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
+	got := ackSACK(t, p, b, 4*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 12*basicMSS {
+		if off < 12*frtoBasicMSS {
 			t.Fatalf("after the spurious timeout sent %v", got)
 		}
 	}
@@ -160,11 +160,11 @@ func TestFRTOGenuineBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, basicMSS), 10*basicMSS, 11*basicMSS)
+	b, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
 	// cwnd 2 SMSS and one segment of limited transmit (RFC 3042): 3
 	// SMSS, as RFC 5682 §2 step 3a allows.
-	wantSent(t, "step 3", ackSACK(t, p, b, basicMSS), basicMSS, 2*basicMSS, 3*basicMSS)
+	wantSent(t, "step 3", ackSACK(t, p, b, frtoBasicMSS), frtoBasicMSS, 2*frtoBasicMSS, 3*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
@@ -178,21 +178,21 @@ func TestFRTOBasicDupFirst(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "dup", ackSACK(t, p, b, 0), basicMSS)
-	wantSent(t, "ACK", ackSACK(t, p, b, basicMSS), 2*basicMSS)
+	b, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "dup", ackSACK(t, p, b, 0), frtoBasicMSS)
+	wantSent(t, "ACK", ackSACK(t, p, b, frtoBasicMSS), 2*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 }
 
-// tsPeerMSS is the data of a segment to a peer with timestamps: MSS 1460
+// eifelMSS is the data of a segment to a peer with timestamps: MSS 1460
 // less the 12 bytes of the option.
-const tsPeerMSS = 1448
+const eifelMSS = 1448
 
-// toEstablishedTS completes a passive open with a peer that offers
+// eifelEstablished completes a passive open with a peer that offers
 // SACK, timestamps and window scaling (as Linux) and turns Nagle off.
-func toEstablishedTS(t *testing.T) (*env, *peer, tcpip.Endpoint) {
+func eifelEstablished(t *testing.T) (*env, *peer, tcpip.Endpoint) {
 	t.Helper()
 	e, p, l := toListenEnv(t, newEnv(t, false))
 	p.send(segOpts{flags: SYN, opts: synOpts(100)})
@@ -207,9 +207,9 @@ func toEstablishedTS(t *testing.T) (*env, *peer, tcpip.Endpoint) {
 	return e, p, ep
 }
 
-// tsSACKOpt is the timestamps option followed by SACK blocks (offsets
+// eifelOpt is the timestamps option followed by SACK blocks (offsets
 // from base).
-func tsSACKOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
+func eifelOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
 	ob := header.NewTCPOptionsBuilder(make([]byte, 40))
 	ob.AddTimestamps(val, ecr)
 	var blocks []header.SACKBlock
@@ -222,18 +222,18 @@ func tsSACKOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
 	return append([]byte(nil), ob.Bytes()...)
 }
 
-// ackTS acknowledges base+ack echoing ecr, with SACK blocks, and returns
+// eifelACK acknowledges base+ack echoing ecr, with SACK blocks, and returns
 // the offsets of the data A sent in answer.
-func ackTS(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []int {
-	p.send(segOpts{flags: ACK, ack: sv(base.Add(seqnum.Size(ack))), opts: tsSACKOpt(200, ecr, base, offs...)})
-	return sentOffsets(p.e, base)
+func eifelACK(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []int {
+	p.send(segOpts{flags: ACK, ack: sv(base.Add(seqnum.Size(ack))), opts: eifelOpt(200, ecr, base, offs...)})
+	return frtoSent(p.e, base)
 }
 
-// tsStart writes 14 segments (10 go out) and returns their base, the
+// eifelStart writes 14 segments (10 go out) and returns their base, the
 // TSval of the originals and the Info before anything was lost.
-func tsStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
+func eifelStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
 	t.Helper()
-	write(t, ep, make([]byte, 14*tsPeerMSS))
+	write(t, ep, make([]byte, 14*eifelMSS))
 	segs := p.expect(10)
 	return segs[0].f.SeqNum, segs[0].opts.TSVal, info(t, ep).Ssthresh
 }
@@ -243,15 +243,15 @@ func tsStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, in
 // more is retransmitted (RFC 4015 §3: SND.NXT = SND.MAX) and ssthresh is
 // restored.
 func TestEifelSpuriousRTO(t *testing.T) {
-	e, p, ep := toEstablishedTS(t)
-	b, orig, ssthresh := tsStart(t, p, ep)
-	wantSent(t, "RTO", fireRTO(t, e, b), 0)
-	got := ackTS(p, b, 3*tsPeerMSS, orig)
+	e, p, ep := eifelEstablished(t)
+	b, orig, ssthresh := eifelStart(t, p, ep)
+	wantSent(t, "RTO", frtoFireRTO(t, e, b), 0)
+	got := eifelACK(p, b, 3*eifelMSS, orig)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 10*tsPeerMSS {
+		if off < 10*eifelMSS {
 			t.Fatalf("after the spurious timeout sent %v: retransmissions", got)
 		}
 	}
@@ -263,8 +263,8 @@ func TestEifelSpuriousRTO(t *testing.T) {
 // RFC 3522 §2: the ACK echoes the retransmission's TSval: the original
 // was lost; the conventional recovery goes on (go-back-N in slow start).
 func TestEifelGenuineRTO(t *testing.T) {
-	e, p, ep := toEstablishedTS(t)
-	b, _, ssthresh := tsStart(t, p, ep)
+	e, p, ep := eifelEstablished(t)
+	b, _, ssthresh := eifelStart(t, p, ep)
 	var rx uint32
 	next, _ := e.clock.NextDeadline()
 	e.clock.AdvanceTo(next)
@@ -277,7 +277,7 @@ func TestEifelGenuineRTO(t *testing.T) {
 	if rx == 0 {
 		t.Fatal("no retransmission")
 	}
-	wantSent(t, "ACK", ackTS(p, b, tsPeerMSS, rx), tsPeerMSS, 2*tsPeerMSS)
+	wantSent(t, "ACK", eifelACK(p, b, eifelMSS, rx), eifelMSS, 2*eifelMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
@@ -298,18 +298,18 @@ func TestEifelSpuriousFastRetransmit(t *testing.T) {
 				name = cc + "/spurious"
 			}
 			t.Run(name, func(t *testing.T) {
-				e, p, ep := toEstablishedTS(t)
+				e, p, ep := eifelEstablished(t)
 				if err := ep.SetSockOpt(tcpip.CongestionControlOption(cc)); err != nil {
 					t.Fatal(err)
 				}
-				b, orig, _ := tsStart(t, p, ep)
+				b, orig, _ := eifelStart(t, p, ep)
 				before := info(t, ep)
 				e.advance(10 * time.Millisecond)
-				m := tsPeerMSS
-				ackTS(p, b, 0, orig, m, 2*m)
-				ackTS(p, b, 0, orig, m, 3*m)
+				m := eifelMSS
+				eifelACK(p, b, 0, orig, m, 2*m)
+				eifelACK(p, b, 0, orig, m, 3*m)
 				var rx uint32
-				p.send(segOpts{flags: ACK, ack: sv(b), opts: tsSACKOpt(200, orig, b, m, 4*m)})
+				p.send(segOpts{flags: ACK, ack: sv(b), opts: eifelOpt(200, orig, b, m, 4*m)})
 				e.pump()
 				for _, s := range e.sn.take() {
 					if s.src == addrA && len(s.data) > 0 && s.f.SeqNum == b {
@@ -325,7 +325,7 @@ func TestEifelSpuriousFastRetransmit(t *testing.T) {
 				}
 				// The recovery point: the ten segments and the
 				// two of limited transmit (RFC 3042).
-				ackTS(p, b, 12*m, ecr)
+				eifelACK(p, b, 12*m, ecr)
 				in := info(t, ep)
 				n := counter(e.a, "TCP.SpuriousRecovery")
 				if spurious && (n != 1 || in.Ssthresh != before.Ssthresh || in.Cwnd < before.Cwnd) {
