@@ -9,16 +9,34 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// frtoFireRTO runs the endpoint's next timer (the retransmission timer) and
-// returns the data offsets (from base) of what was sent.
-func frtoFireRTO(t *testing.T, e *env, base seqnum.Value) []int {
+// frtoFireRTO runs the endpoint's timers until the retransmission timer
+// expires: first, with SACK, the tail loss probe (RFC 8985 §7.3) sends a
+// new segment. It returns the data segments sent at the timeout and the
+// offset from base of the first byte never sent (SND.MAX).
+func frtoFireRTO(t *testing.T, e *env, base seqnum.Value, mss int) ([]seg, int) {
 	t.Helper()
-	next, ok := e.clock.NextDeadline()
-	if !ok {
-		t.Fatal("no timer")
+	high := 0
+	for range 4 {
+		next, ok := e.clock.NextDeadline()
+		if !ok {
+			t.Fatal("no timer")
+		}
+		before := counter(e.a, "TCP.Timeouts")
+		e.clock.AdvanceTo(next)
+		e.pump()
+		var sent []seg
+		for _, s := range e.sn.take() {
+			if s.src == addrA && len(s.data) > 0 {
+				sent = append(sent, s)
+				high = max(high, int(base.Size(s.f.SeqNum))+len(s.data))
+			}
+		}
+		if counter(e.a, "TCP.Timeouts") > before {
+			return sent, high
+		}
 	}
-	e.clock.AdvanceTo(next)
-	return frtoSent(e, base)
+	t.Fatal("no timeout")
+	return nil, 0
 }
 
 // frtoSent pumps and returns the offsets from base of the data
@@ -34,21 +52,32 @@ func frtoSent(e *env, base seqnum.Value) []int {
 	return out
 }
 
+// offsets are the offsets of segments from base.
+func offsets(base seqnum.Value, segs []seg) []int {
+	var out []int
+	for _, s := range segs {
+		out = append(out, int(base.Size(s.f.SeqNum)))
+	}
+	return out
+}
+
 // frtoStart writes 14 segments of mss bytes (10 go out: the initial
-// window), lets the retransmission timer expire and checks that only the
-// first segment is retransmitted (RFC 5682 step 1). It returns the first
-// segment's sequence number and the Info before the timeout.
-func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int) {
+// window), lets the retransmission timer expire (after a tail loss probe
+// with SACK) and checks that only the first segment is retransmitted
+// (RFC 5682 step 1). It returns the first segment's sequence number, the
+// ssthresh before the timeout and the offset of the next new byte.
+func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int, int) {
 	t.Helper()
 	write(t, ep, make([]byte, 14*mss))
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum
 	ssthresh := info(t, ep).Ssthresh
-	wantSent(t, "RTO", frtoFireRTO(t, e, b), 0)
+	rto, next := frtoFireRTO(t, e, b, mss)
+	wantSent(t, "RTO", offsets(b, rto), 0)
 	if got := counter(e.a, "TCP.Timeouts"); got != 1 {
 		t.Fatalf("Timeouts = %d", got)
 	}
-	return b, ssthresh
+	return b, ssthresh, next
 }
 
 // RFC 5682 §3 (SACK-enhanced F-RTO), a delay spike: the ACK of the
@@ -58,14 +87,14 @@ func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnu
 // is retransmitted, ssthresh comes back (RFC 4015).
 func TestFRTOSpuriousSACK(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, ssthresh := frtoStart(t, e, p, ep, sackMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000), 10000, 11000)
+	b, ssthresh, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000), n, n+1000)
 	got := ackSACK(t, p, b, 5000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 12000 {
+		if off < n+2000 {
 			t.Fatalf("after the spurious timeout sent %v: retransmissions", got)
 		}
 	}
@@ -73,6 +102,7 @@ func TestFRTOSpuriousSACK(t *testing.T) {
 		t.Fatalf("ssthresh %d (before the timeout %d), %d retransmissions", in.Ssthresh, ssthresh, in.Retransmits)
 	}
 	// The rest is acknowledged: no further retransmission, no timeout.
+	ackSACK(t, p, b, n+2000)
 	ackSACK(t, p, b, 14000)
 	e.advance(5 * time.Second)
 	if n := counter(e.a, "TCP.Retransmits"); n != 1 {
@@ -86,17 +116,17 @@ func TestFRTOSpuriousSACK(t *testing.T) {
 // skipping the SACKed segments (RFC 6675 §5.1).
 func TestFRTOGenuineSACK(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, ssthresh := frtoStart(t, e, p, ep, sackMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000), 10000, 11000)
+	b, ssthresh, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000), n, n+1000)
 	// cwnd: 1 SMSS after the timeout, 2 after the ACK of step 2.
-	wantSent(t, "step 3", ackSACK(t, p, b, 1000, 10000, 12000), 1000, 2000)
+	wantSent(t, "step 3", ackSACK(t, p, b, 1000, n, n+2000), 1000, 2000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	if in := info(t, ep); in.Ssthresh >= ssthresh || in.Cwnd > 3*sackMSS {
 		t.Fatalf("cwnd %d ssthresh %d after a genuine timeout", in.Cwnd, in.Ssthresh)
 	}
-	wantSent(t, "slow start", ackSACK(t, p, b, 3000, 10000, 12000), 3000, 4000, 5000)
+	wantSent(t, "slow start", ackSACK(t, p, b, 3000, n, n+2000), 3000, 4000, 5000)
 }
 
 // RFC 5682 §3 step 2: with SACK, duplicate ACKs before the ACK of the
@@ -105,9 +135,9 @@ func TestFRTOGenuineSACK(t *testing.T) {
 // without a verdict.
 func TestFRTOSACKStep2(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, _ := frtoStart(t, e, p, ep, sackMSS)
+	b, _, n := frtoStart(t, e, p, ep, sackMSS)
 	wantSent(t, "dup", ackSACK(t, p, b, 0, 5000, 6000))
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000, 5000, 6000), 10000, 11000)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000, 5000, 6000), n, n+1000)
 	// A SACK of original data below the recovery point that was never
 	// retransmitted: spurious (step 3a).
 	ackSACK(t, p, b, 1000, 5000, 7000)
@@ -118,8 +148,8 @@ func TestFRTOSACKStep2(t *testing.T) {
 
 func TestFRTOStep2CoversRecover(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, _ := frtoStart(t, e, p, ep, sackMSS)
-	ackSACK(t, p, b, 10000)
+	b, _, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2a", ackSACK(t, p, b, n), n, n+1000)
 	ackSACK(t, p, b, 14000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
@@ -137,7 +167,7 @@ func TestFRTOSpuriousBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, ssthresh := frtoStart(t, e, p, ep, frtoBasicMSS)
+	b, ssthresh, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
 	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
 	got := ackSACK(t, p, b, 4*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
@@ -160,7 +190,7 @@ func TestFRTOGenuineBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	b, _, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
 	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
 	// cwnd 2 SMSS and one segment of limited transmit (RFC 3042): 3
 	// SMSS, as RFC 5682 §2 step 3a allows.
@@ -178,7 +208,7 @@ func TestFRTOBasicDupFirst(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	b, _, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
 	wantSent(t, "dup", ackSACK(t, p, b, 0), frtoBasicMSS)
 	wantSent(t, "ACK", ackSACK(t, p, b, frtoBasicMSS), 2*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
@@ -245,13 +275,14 @@ func eifelStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32,
 func TestEifelSpuriousRTO(t *testing.T) {
 	e, p, ep := eifelEstablished(t)
 	b, orig, ssthresh := eifelStart(t, p, ep)
-	wantSent(t, "RTO", frtoFireRTO(t, e, b), 0)
+	rto, n := frtoFireRTO(t, e, b, eifelMSS)
+	wantSent(t, "RTO", offsets(b, rto), 0)
 	got := eifelACK(p, b, 3*eifelMSS, orig)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 10*eifelMSS {
+		if off < n {
 			t.Fatalf("after the spurious timeout sent %v: retransmissions", got)
 		}
 	}
@@ -265,18 +296,9 @@ func TestEifelSpuriousRTO(t *testing.T) {
 func TestEifelGenuineRTO(t *testing.T) {
 	e, p, ep := eifelEstablished(t)
 	b, _, ssthresh := eifelStart(t, p, ep)
-	var rx uint32
-	next, _ := e.clock.NextDeadline()
-	e.clock.AdvanceTo(next)
-	e.pump()
-	for _, s := range e.sn.take() {
-		if s.src == addrA && len(s.data) > 0 {
-			rx = s.opts.TSVal
-		}
-	}
-	if rx == 0 {
-		t.Fatal("no retransmission")
-	}
+	rto, _ := frtoFireRTO(t, e, b, eifelMSS)
+	wantSent(t, "RTO", offsets(b, rto), 0)
+	rx := rto[0].opts.TSVal
 	wantSent(t, "ACK", eifelACK(p, b, eifelMSS, rx), eifelMSS, 2*eifelMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
