@@ -22,10 +22,12 @@ import "github.com/ustack-go/ustack/seqnum"
 // first ACK after the retransmission already, before F-RTO would send
 // new data: it tells apart the two copies of the segment directly.
 //
-// F-RTO runs on the first timeout of a segment outside fast recovery
-// (as Linux, which does not enter it from recovery, and RFC 5682 §2's
-// note that recurring timeouts are a sign of real loss); a later
-// timeout ends it.
+// F-RTO runs on the first timeout of a segment outside fast recovery, as
+// Linux does not enter it from recovery either (a timeout there means a
+// retransmission was lost, which is no delay spike). A repeated timeout
+// of the same segment ends it: the conventional recovery goes on, and
+// the Eifel detector (with timestamps) still compares the first ACK with
+// the first retransmission.
 
 // frtoStep is where F-RTO is.
 type frtoStep uint8

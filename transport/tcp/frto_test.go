@@ -9,21 +9,39 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// fireRTO runs the endpoint's next timer (the retransmission timer) and
-// returns the data offsets (from base) of what was sent.
-func fireRTO(t *testing.T, e *env, base seqnum.Value) []int {
+// frtoFireRTO runs the endpoint's timers until the retransmission timer
+// expires: first, with SACK, the tail loss probe (RFC 8985 §7.3) sends a
+// new segment. It returns the data segments sent at the timeout and the
+// offset from base of the first byte never sent (SND.MAX).
+func frtoFireRTO(t *testing.T, e *env, base seqnum.Value, mss int) ([]seg, int) {
 	t.Helper()
-	next, ok := e.clock.NextDeadline()
-	if !ok {
-		t.Fatal("no timer")
+	high := 0
+	for range 4 {
+		next, ok := e.clock.NextDeadline()
+		if !ok {
+			t.Fatal("no timer")
+		}
+		before := counter(e.a, "TCP.Timeouts")
+		e.clock.AdvanceTo(next)
+		e.pump()
+		var sent []seg
+		for _, s := range e.sn.take() {
+			if s.src == addrA && len(s.data) > 0 {
+				sent = append(sent, s)
+				high = max(high, int(base.Size(s.f.SeqNum))+len(s.data))
+			}
+		}
+		if counter(e.a, "TCP.Timeouts") > before {
+			return sent, high
+		}
 	}
-	e.clock.AdvanceTo(next)
-	return sentOffsets(e, base)
+	t.Fatal("no timeout")
+	return nil, 0
 }
 
-// sentOffsets pumps and returns the offsets from base of the data
+// frtoSent pumps and returns the offsets from base of the data
 // segments A sent.
-func sentOffsets(e *env, base seqnum.Value) []int {
+func frtoSent(e *env, base seqnum.Value) []int {
 	e.pump()
 	var out []int
 	for _, s := range e.sn.take() {
@@ -34,21 +52,32 @@ func sentOffsets(e *env, base seqnum.Value) []int {
 	return out
 }
 
+// offsets are the offsets of segments from base.
+func offsets(base seqnum.Value, segs []seg) []int {
+	var out []int
+	for _, s := range segs {
+		out = append(out, int(base.Size(s.f.SeqNum)))
+	}
+	return out
+}
+
 // frtoStart writes 14 segments of mss bytes (10 go out: the initial
-// window), lets the retransmission timer expire and checks that only the
-// first segment is retransmitted (RFC 5682 step 1). It returns the first
-// segment's sequence number and the Info before the timeout.
-func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int) {
+// window), lets the retransmission timer expire (after a tail loss probe
+// with SACK) and checks that only the first segment is retransmitted
+// (RFC 5682 step 1). It returns the first segment's sequence number, the
+// ssthresh before the timeout and the offset of the next new byte.
+func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int, int) {
 	t.Helper()
 	write(t, ep, make([]byte, 14*mss))
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum
 	ssthresh := info(t, ep).Ssthresh
-	wantSent(t, "RTO", fireRTO(t, e, b), 0)
+	rto, next := frtoFireRTO(t, e, b, mss)
+	wantSent(t, "RTO", offsets(b, rto), 0)
 	if got := counter(e.a, "TCP.Timeouts"); got != 1 {
 		t.Fatalf("Timeouts = %d", got)
 	}
-	return b, ssthresh
+	return b, ssthresh, next
 }
 
 // RFC 5682 §3 (SACK-enhanced F-RTO), a delay spike: the ACK of the
@@ -58,14 +87,14 @@ func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnu
 // is retransmitted, ssthresh comes back (RFC 4015).
 func TestFRTOSpuriousSACK(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, ssthresh := frtoStart(t, e, p, ep, sackMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000), 10000, 11000)
+	b, ssthresh, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000), n, n+1000)
 	got := ackSACK(t, p, b, 5000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 12000 {
+		if off < n+2000 {
 			t.Fatalf("after the spurious timeout sent %v: retransmissions", got)
 		}
 	}
@@ -73,6 +102,7 @@ func TestFRTOSpuriousSACK(t *testing.T) {
 		t.Fatalf("ssthresh %d (before the timeout %d), %d retransmissions", in.Ssthresh, ssthresh, in.Retransmits)
 	}
 	// The rest is acknowledged: no further retransmission, no timeout.
+	ackSACK(t, p, b, n+2000)
 	ackSACK(t, p, b, 14000)
 	e.advance(5 * time.Second)
 	if n := counter(e.a, "TCP.Retransmits"); n != 1 {
@@ -86,17 +116,17 @@ func TestFRTOSpuriousSACK(t *testing.T) {
 // skipping the SACKed segments (RFC 6675 §5.1).
 func TestFRTOGenuineSACK(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, ssthresh := frtoStart(t, e, p, ep, sackMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000), 10000, 11000)
+	b, ssthresh, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000), n, n+1000)
 	// cwnd: 1 SMSS after the timeout, 2 after the ACK of step 2.
-	wantSent(t, "step 3", ackSACK(t, p, b, 1000, 10000, 12000), 1000, 2000)
+	wantSent(t, "step 3", ackSACK(t, p, b, 1000, n, n+2000), 1000, 2000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	if in := info(t, ep); in.Ssthresh >= ssthresh || in.Cwnd > 3*sackMSS {
 		t.Fatalf("cwnd %d ssthresh %d after a genuine timeout", in.Cwnd, in.Ssthresh)
 	}
-	wantSent(t, "slow start", ackSACK(t, p, b, 3000, 10000, 12000), 3000, 4000, 5000)
+	wantSent(t, "slow start", ackSACK(t, p, b, 3000, n, n+2000), 3000, 4000, 5000)
 }
 
 // RFC 5682 §3 step 2: with SACK, duplicate ACKs before the ACK of the
@@ -105,9 +135,9 @@ func TestFRTOGenuineSACK(t *testing.T) {
 // without a verdict.
 func TestFRTOSACKStep2(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, _ := frtoStart(t, e, p, ep, sackMSS)
+	b, _, n := frtoStart(t, e, p, ep, sackMSS)
 	wantSent(t, "dup", ackSACK(t, p, b, 0, 5000, 6000))
-	wantSent(t, "step 2", ackSACK(t, p, b, 1000, 5000, 6000), 10000, 11000)
+	wantSent(t, "step 2", ackSACK(t, p, b, 1000, 5000, 6000), n, n+1000)
 	// A SACK of original data below the recovery point that was never
 	// retransmitted: spurious (step 3a).
 	ackSACK(t, p, b, 1000, 5000, 7000)
@@ -118,17 +148,17 @@ func TestFRTOSACKStep2(t *testing.T) {
 
 func TestFRTOStep2CoversRecover(t *testing.T) {
 	e, p, ep := toEstablishedSACK(t)
-	b, _ := frtoStart(t, e, p, ep, sackMSS)
-	ackSACK(t, p, b, 10000)
+	b, _, n := frtoStart(t, e, p, ep, sackMSS)
+	wantSent(t, "step 2a", ackSACK(t, p, b, n), n, n+1000)
 	ackSACK(t, p, b, 14000)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 }
 
-// basicMSS is the segment size of the basic F-RTO tests' peer (no SACK,
+// frtoBasicMSS is the segment size of the basic F-RTO tests' peer (no SACK,
 // no timestamps: toEstablishedPassive's MSS 1460).
-const basicMSS = 1460
+const frtoBasicMSS = 1460
 
 // RFC 5682 §2 (basic F-RTO, no SACK), spurious: the second ACK after the
 // timeout advances the window.
@@ -137,14 +167,14 @@ func TestFRTOSpuriousBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, ssthresh := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, basicMSS), 10*basicMSS, 11*basicMSS)
-	got := ackSACK(t, p, b, 4*basicMSS)
+	b, ssthresh, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
+	got := ackSACK(t, p, b, 4*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 12*basicMSS {
+		if off < 12*frtoBasicMSS {
 			t.Fatalf("after the spurious timeout sent %v", got)
 		}
 	}
@@ -160,11 +190,11 @@ func TestFRTOGenuineBasic(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "step 2", ackSACK(t, p, b, basicMSS), 10*basicMSS, 11*basicMSS)
+	b, _, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "step 2", ackSACK(t, p, b, frtoBasicMSS), 10*frtoBasicMSS, 11*frtoBasicMSS)
 	// cwnd 2 SMSS and one segment of limited transmit (RFC 3042): 3
 	// SMSS, as RFC 5682 §2 step 3a allows.
-	wantSent(t, "step 3", ackSACK(t, p, b, basicMSS), basicMSS, 2*basicMSS, 3*basicMSS)
+	wantSent(t, "step 3", ackSACK(t, p, b, frtoBasicMSS), frtoBasicMSS, 2*frtoBasicMSS, 3*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
@@ -178,21 +208,21 @@ func TestFRTOBasicDupFirst(t *testing.T) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := frtoStart(t, e, p, ep, basicMSS)
-	wantSent(t, "dup", ackSACK(t, p, b, 0), basicMSS)
-	wantSent(t, "ACK", ackSACK(t, p, b, basicMSS), 2*basicMSS)
+	b, _, _ := frtoStart(t, e, p, ep, frtoBasicMSS)
+	wantSent(t, "dup", ackSACK(t, p, b, 0), frtoBasicMSS)
+	wantSent(t, "ACK", ackSACK(t, p, b, frtoBasicMSS), 2*frtoBasicMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 }
 
-// tsPeerMSS is the data of a segment to a peer with timestamps: MSS 1460
+// eifelMSS is the data of a segment to a peer with timestamps: MSS 1460
 // less the 12 bytes of the option.
-const tsPeerMSS = 1448
+const eifelMSS = 1448
 
-// toEstablishedTS completes a passive open with a peer that offers
+// eifelEstablished completes a passive open with a peer that offers
 // SACK, timestamps and window scaling (as Linux) and turns Nagle off.
-func toEstablishedTS(t *testing.T) (*env, *peer, tcpip.Endpoint) {
+func eifelEstablished(t *testing.T) (*env, *peer, tcpip.Endpoint) {
 	t.Helper()
 	e, p, l := toListenEnv(t, newEnv(t, false))
 	p.send(segOpts{flags: SYN, opts: synOpts(100)})
@@ -207,9 +237,9 @@ func toEstablishedTS(t *testing.T) (*env, *peer, tcpip.Endpoint) {
 	return e, p, ep
 }
 
-// tsSACKOpt is the timestamps option followed by SACK blocks (offsets
+// eifelOpt is the timestamps option followed by SACK blocks (offsets
 // from base).
-func tsSACKOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
+func eifelOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
 	ob := header.NewTCPOptionsBuilder(make([]byte, 40))
 	ob.AddTimestamps(val, ecr)
 	var blocks []header.SACKBlock
@@ -222,18 +252,18 @@ func tsSACKOpt(val, ecr uint32, base seqnum.Value, offs ...int) []byte {
 	return append([]byte(nil), ob.Bytes()...)
 }
 
-// ackTS acknowledges base+ack echoing ecr, with SACK blocks, and returns
+// eifelACK acknowledges base+ack echoing ecr, with SACK blocks, and returns
 // the offsets of the data A sent in answer.
-func ackTS(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []int {
-	p.send(segOpts{flags: ACK, ack: sv(base.Add(seqnum.Size(ack))), opts: tsSACKOpt(200, ecr, base, offs...)})
-	return sentOffsets(p.e, base)
+func eifelACK(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []int {
+	p.send(segOpts{flags: ACK, ack: sv(base.Add(seqnum.Size(ack))), opts: eifelOpt(200, ecr, base, offs...)})
+	return frtoSent(p.e, base)
 }
 
-// tsStart writes 14 segments (10 go out) and returns their base, the
+// eifelStart writes 14 segments (10 go out) and returns their base, the
 // TSval of the originals and the Info before anything was lost.
-func tsStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
+func eifelStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
 	t.Helper()
-	write(t, ep, make([]byte, 14*tsPeerMSS))
+	write(t, ep, make([]byte, 14*eifelMSS))
 	segs := p.expect(10)
 	return segs[0].f.SeqNum, segs[0].opts.TSVal, info(t, ep).Ssthresh
 }
@@ -243,15 +273,16 @@ func tsStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, in
 // more is retransmitted (RFC 4015 §3: SND.NXT = SND.MAX) and ssthresh is
 // restored.
 func TestEifelSpuriousRTO(t *testing.T) {
-	e, p, ep := toEstablishedTS(t)
-	b, orig, ssthresh := tsStart(t, p, ep)
-	wantSent(t, "RTO", fireRTO(t, e, b), 0)
-	got := ackTS(p, b, 3*tsPeerMSS, orig)
+	e, p, ep := eifelEstablished(t)
+	b, orig, ssthresh := eifelStart(t, p, ep)
+	rto, n := frtoFireRTO(t, e, b, eifelMSS)
+	wantSent(t, "RTO", offsets(b, rto), 0)
+	got := eifelACK(p, b, 3*eifelMSS, orig)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 1 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
 	for _, off := range got {
-		if off < 10*tsPeerMSS {
+		if off < n {
 			t.Fatalf("after the spurious timeout sent %v: retransmissions", got)
 		}
 	}
@@ -263,21 +294,12 @@ func TestEifelSpuriousRTO(t *testing.T) {
 // RFC 3522 §2: the ACK echoes the retransmission's TSval: the original
 // was lost; the conventional recovery goes on (go-back-N in slow start).
 func TestEifelGenuineRTO(t *testing.T) {
-	e, p, ep := toEstablishedTS(t)
-	b, _, ssthresh := tsStart(t, p, ep)
-	var rx uint32
-	next, _ := e.clock.NextDeadline()
-	e.clock.AdvanceTo(next)
-	e.pump()
-	for _, s := range e.sn.take() {
-		if s.src == addrA && len(s.data) > 0 {
-			rx = s.opts.TSVal
-		}
-	}
-	if rx == 0 {
-		t.Fatal("no retransmission")
-	}
-	wantSent(t, "ACK", ackTS(p, b, tsPeerMSS, rx), tsPeerMSS, 2*tsPeerMSS)
+	e, p, ep := eifelEstablished(t)
+	b, _, ssthresh := eifelStart(t, p, ep)
+	rto, _ := frtoFireRTO(t, e, b, eifelMSS)
+	wantSent(t, "RTO", offsets(b, rto), 0)
+	rx := rto[0].opts.TSVal
+	wantSent(t, "ACK", eifelACK(p, b, eifelMSS, rx), eifelMSS, 2*eifelMSS)
 	if n := counter(e.a, "TCP.SpuriousRTORecovery"); n != 0 {
 		t.Fatalf("SpuriousRTORecovery = %d", n)
 	}
@@ -298,18 +320,18 @@ func TestEifelSpuriousFastRetransmit(t *testing.T) {
 				name = cc + "/spurious"
 			}
 			t.Run(name, func(t *testing.T) {
-				e, p, ep := toEstablishedTS(t)
+				e, p, ep := eifelEstablished(t)
 				if err := ep.SetSockOpt(tcpip.CongestionControlOption(cc)); err != nil {
 					t.Fatal(err)
 				}
-				b, orig, _ := tsStart(t, p, ep)
+				b, orig, _ := eifelStart(t, p, ep)
 				before := info(t, ep)
 				e.advance(10 * time.Millisecond)
-				m := tsPeerMSS
-				ackTS(p, b, 0, orig, m, 2*m)
-				ackTS(p, b, 0, orig, m, 3*m)
+				m := eifelMSS
+				eifelACK(p, b, 0, orig, m, 2*m)
+				eifelACK(p, b, 0, orig, m, 3*m)
 				var rx uint32
-				p.send(segOpts{flags: ACK, ack: sv(b), opts: tsSACKOpt(200, orig, b, m, 4*m)})
+				p.send(segOpts{flags: ACK, ack: sv(b), opts: eifelOpt(200, orig, b, m, 4*m)})
 				e.pump()
 				for _, s := range e.sn.take() {
 					if s.src == addrA && len(s.data) > 0 && s.f.SeqNum == b {
@@ -325,7 +347,7 @@ func TestEifelSpuriousFastRetransmit(t *testing.T) {
 				}
 				// The recovery point: the ten segments and the
 				// two of limited transmit (RFC 3042).
-				ackTS(p, b, 12*m, ecr)
+				eifelACK(p, b, 12*m, ecr)
 				in := info(t, ep)
 				n := counter(e.a, "TCP.SpuriousRecovery")
 				if spurious && (n != 1 || in.Ssthresh != before.Ssthresh || in.Cwnd < before.Cwnd) {

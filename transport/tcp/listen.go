@@ -255,9 +255,6 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName
 	c.bindToDevice = e.bindToDevice
 	c.ecn = ecnState{mode: e.ecn.mode, ok: se.ecn}
-	if se.ecn {
-		e.p.stats.ECNNegotiated.Inc()
-	}
 	// A dual-stack listener's IPv4 connections are IPv4 on the wire
 	// (dualstack.go); the child reports their addresses mapped.
 	c.v6only = e.v6only
@@ -299,6 +296,9 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 		return nil
 	}
 	c.registered = true
+	if c.ecn.ok {
+		e.p.stats.ECNNegotiated.Inc()
+	}
 	c.establishLocked()
 	c.events = 0
 	e.p.stats.PassiveOpenings.Inc()

@@ -86,7 +86,17 @@
 //     transmit, RFC 6928 initial window of 10 segments, byte counting
 //     with L = 1, HyStart++ of RFC 9406 in the initial slow start) behind
 //     the CongestionControl interface; RegisterCongestionControl adds
-//     others.
+//     others; CUBIC (RFC 9438) is registered as "cubic".
+//   - ECN (RFC 3168, ecn.go): ECNOption, by default accepted when a
+//     SYN asks for it and not asked for (Linux's tcp_ecn=2); new data is
+//     sent ECT(0); ECE halves the window at most once per window of data.
+//   - Spurious retransmissions (undo.go): a fast recovery whose
+//     retransmissions were all D-SACKed (RFC 3708) or whose first ACK
+//     echoes the original's timestamp (Eifel, RFC 3522) is undone, CUBIC
+//     included (RFC 9438 §4.9); a spurious timeout is found by Eifel or,
+//     without timestamps, F-RTO (RFC 5682, frto.go) and answered as RFC
+//     4015 §3 says (no go-back-N; ssthresh restored, cwnd at most
+//     FlightSize + IW).
 //
 // # Not implemented
 //
@@ -95,8 +105,10 @@
 // PRR; D-SACKs (RFC 2883) are sent and received, and a fast retransmit
 // they show spurious is undone (RFC 3708, RFC 4015's response, without
 // DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
-// retransmission or a lost tail waits for the RTO. No AccECN (RFC 9768),
-// urgent data, TCP Fast Open, MD5/AO; a linger timeout other than 0 is not waited
+// retransmission or a lost tail waits for the RTO. After a spurious
+// timeout the RTT estimator keeps its state (RFC 4015 §3 would adapt the
+// RTO). No Accurate ECN feedback (AccECN) nor ECN on SYNs, urgent data,
+// TCP Fast Open, MD5/AO; a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.
 package tcp

@@ -335,7 +335,9 @@ func (e *endpoint) retransmitHeadLocked() {
 // limitedTransmitLocked is the extra window RFC 3042 allows: one segment
 // for each of the first two duplicate ACKs.
 func (e *endpoint) limitedTransmitLocked() int {
-	if e.inRecovery || e.dupAcks == 0 || e.dupAcks > 2 {
+	// RFC 5682 §3 step 2: F-RTO waits for the ACK of its one
+	// retransmission; duplicate ACKs only update the scoreboard.
+	if e.inRecovery || e.dupAcks == 0 || e.dupAcks > 2 || e.frto.step == frtoFirst {
 		return 0
 	}
 	return e.dupAcks * e.sndMSS

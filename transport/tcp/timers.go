@@ -181,7 +181,12 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	if e.retries > 1 {
 		e.sacked = e.sacked[:0]
 	}
-	e.recover = e.sndMax // RFC 6582 §3.2 step 4: no fast recovery until then
+	// RFC 6582 §3.2 step 4: no fast recovery until then (recoverSet:
+	// without it the guard of dupAckLocked and ackLocked did not hold
+	// after a first timeout, and three duplicate ACKs or RACK's marks
+	// of the timeout started a fast recovery in the middle of the
+	// go-back-N, reducing the window a second time).
+	e.recover, e.recoverSet = e.sndMax, true
 	e.dupAcks = 0
 	// Go back N: resend from SND.UNA as the window allows.
 	e.sndNxt = e.sndUna

@@ -150,8 +150,27 @@ func (e *endpoint) spuriousRTOLocked(acked int) {
 	e.p.stats.SpuriousRTORecovery.Inc()
 	e.sndNxt = e.sndMax
 	e.recoverSet = false
+	e.rackUndoLossLocked()
 	flight := int(e.sndUna.Size(e.sndMax))
 	e.undoRestoreLocked(flight + min(acked, initialWindowSegments*e.sndMSS))
+}
+
+// rackUndoLossLocked takes back the loss marks the timeout put on every
+// outstanding segment (RFC 8985 §6.3, rackOnRTOLocked): they were in
+// flight, not lost, and RTO recovery is over, as Linux unmarks them when
+// it undoes a spurious timeout. A segment lost for real is found again
+// by RACK or the DupThresh rule, as in any window.
+func (e *endpoint) rackUndoLossLocked() {
+	if !e.rackOnLocked() {
+		return
+	}
+	segs := e.rackSegsLocked()
+	for i := range segs {
+		if !segs[i].has(segDelivered) {
+			segs[i].flags &^= segLost | segRxt
+		}
+	}
+	e.rack.rtoRecovery = false
 }
 
 // dupAckLike reports whether g acknowledges nothing new and carries no
