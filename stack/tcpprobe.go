@@ -113,9 +113,6 @@ type TCPEndpointState struct {
 	RcvBufSize  int
 	RcvBufUsed  int
 	RcvOOOBytes int
-	// RcvAutoTuning reports whether the receive buffer is sized
-	// automatically (not filled yet: always false).
-	RcvAutoTuning bool
 
 	// SACKPermitted reports that both ends agreed on SACK (RFC 2018).
 	SACKPermitted bool
