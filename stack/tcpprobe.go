@@ -220,6 +220,75 @@ type TCPSenderState struct {
 	FastRecovery TCPFastRecoveryState
 	// CC is the congestion control algorithm's own state.
 	CC TCPCongestionState
+	// RACK is RFC 8985's loss detection state (RACK-TLP runs with
+	// SACK).
+	RACK TCPRACKState
+	// PRR is RFC 6937's state during a recovery with RACK (zero
+	// otherwise).
+	PRR TCPPRRState
+	// ECN is RFC 3168's state.
+	ECN TCPECNState
+}
+
+// TCPRACKState is RACK-TLP's per-connection state (RFC 8985 §6.1, §7).
+type TCPRACKState struct {
+	// Enabled reports that RACK-TLP runs on the connection.
+	Enabled bool
+	// XmitTime and EndSeq are RACK.xmit_ts and RACK.end_seq, valid if
+	// XmitSet: the most recently sent segment delivered.
+	XmitTime tcpip.MonotonicTime
+	EndSeq   seqnum.Value
+	XmitSet  bool
+	// RTT is RACK.rtt; MinRTT RACK.min_RTT (0: none yet).
+	RTT    time.Duration
+	MinRTT time.Duration
+	// FACK is RACK.fack, valid if FACKSet.
+	FACK    seqnum.Value
+	FACKSet bool
+	// ReorderingSeen, ReoWndMult and ReoWndPersist are
+	// RACK.reordering_seen, RACK.reo_wnd_mult and RACK.reo_wnd_persist.
+	ReorderingSeen bool
+	ReoWndMult     int
+	ReoWndPersist  int
+	// ReorderTimer is when the reordering timer (§6.3) fires (zero: not
+	// armed).
+	ReorderTimer tcpip.MonotonicTime
+	// RTORecovery reports the recovery that follows a timeout.
+	RTORecovery bool
+	// PTO is when the probe timeout (§7.2) fires (zero: not armed);
+	// TLPActive, TLPEnd and TLPRetrans are TLP.end_seq (set) and
+	// TLP.is_retrans.
+	PTO        tcpip.MonotonicTime
+	TLPActive  bool
+	TLPEnd     seqnum.Value
+	TLPRetrans bool
+}
+
+// TCPPRRState is proportional rate reduction's state (RFC 6937 §3).
+type TCPPRRState struct {
+	// Delivered and Out are prr_delivered and prr_out; RecoverFS the
+	// flight size when recovery began; Cwnd the window (pipe +
+	// sndcnt) at the latest ACK.
+	Delivered int
+	Out       int
+	RecoverFS int
+	Cwnd      int
+}
+
+// TCPECNState is Explicit Congestion Notification's state (RFC 3168).
+type TCPECNState struct {
+	// Negotiated reports that both ends agreed on ECN (§6.1.1).
+	Negotiated bool
+	// EchoPending: a CE mark arrived and our ACKs carry ECE until the
+	// peer's CWR (§6.1.3).
+	EchoPending bool
+	// CWRPending: the window was reduced for an ECE and the next new
+	// data segment carries CWR (§6.1.2).
+	CWRPending bool
+	// RecoveryPoint is SND.MAX at the last reduction for ECE, valid if
+	// RecoverySet: no further reduction until SND.UNA passes it.
+	RecoveryPoint seqnum.Value
+	RecoverySet   bool
 }
 
 // TCPFastRecoveryState is the loss recovery state: RFC 6675's variables

@@ -84,6 +84,11 @@ type Info struct {
 	RecoveryPoint int
 	HighRxt       int
 	RescueRxt     int
+	// ECN reports that ECN was negotiated (RFC 3168 §6.1.1);
+	// ReorderingSeen that RACK saw reordering (RFC 8985 §6.2), which
+	// widens its reordering window.
+	ECN            bool
+	ReorderingSeen bool
 
 	// Limit is what keeps the connection from sending more right now.
 	Limit Limit
@@ -149,6 +154,8 @@ func (e *endpoint) infoLocked() Info {
 			in.RescueRxt = seqOffset(e.sndUna, fr.RescueRxt)
 		}
 	}
+	in.ECN = e.ecn.ok
+	in.ReorderingSeen = e.rackOnLocked() && e.rack.reoSeen
 	e.chronoLocked()
 	in.Limit = e.intro.chrono.cur
 	acc, busy := e.chronoTimesLocked()
@@ -241,6 +248,9 @@ func (in Info) String() string {
 	if in.SACKPermitted {
 		opts += " sack"
 	}
+	if in.ECN {
+		opts += " ecn"
+	}
 	fmt.Fprintf(&b, "state %s  cc %s  mss %d (advertised %d)%s\n", in.State, in.CongestionControl, in.SndMSS, in.RcvMSS, opts)
 	fmt.Fprintf(&b, "rtt %v ±%v  rto %v  backoff %d\n", in.RTT, in.RTTVar, in.RTO, in.Backoff)
 	ss := formatBytes(in.Ssthresh)
@@ -253,8 +263,12 @@ func (in Info) String() string {
 		formatBytes(in.SndBufUsed), formatBytes(in.SndBufSize), formatBytes(in.NotSent),
 		formatBytes(in.RcvBufUsed), formatBytes(in.RcvBufSize), formatBytes(in.RcvOOOBytes))
 	if in.SACKPermitted {
-		fmt.Fprintf(&b, "scoreboard: %s SACKed in %d ranges, %s lost  dupacks %d\n",
-			formatBytes(in.SACKedBytes), in.SACKedRanges, formatBytes(in.LostBytes), in.DupAcks)
+		reo := ""
+		if in.ReorderingSeen {
+			reo = "  reordering seen"
+		}
+		fmt.Fprintf(&b, "scoreboard: %s SACKed in %d ranges, %s lost  dupacks %d%s\n",
+			formatBytes(in.SACKedBytes), in.SACKedRanges, formatBytes(in.LostBytes), in.DupAcks, reo)
 	}
 	if in.InRecovery {
 		rescue := "none"
@@ -263,7 +277,8 @@ func (in Info) String() string {
 		}
 		fmt.Fprintf(&b, "in fast recovery until SND.UNA%+d  HighRxt SND.UNA%+d  RescueRxt %s\n", in.RecoveryPoint, in.HighRxt, rescue)
 	}
-	fmt.Fprintf(&b, "retransmits %d  acked %d B  received %d B\n", in.Retransmits, in.BytesAcked, in.BytesReceived)
+	fmt.Fprintf(&b, "retransmits %d  timeouts %d (%v in backoff)  acked %d B  received %d B\n",
+		in.Retransmits, in.RTOs, in.RTOBackoffTime, in.BytesAcked, in.BytesReceived)
 	fmt.Fprintf(&b, "limited by %s\n", in.Why())
 	fmt.Fprintf(&b, "time: busy %v  cwnd-limited %v  rwnd-limited %v  sndbuf-limited %v  app-limited %v\n",
 		in.BusyTime, in.CwndLimitedTime, in.RwndLimitedTime, in.SndBufLimitedTime, in.AppLimitedTime)

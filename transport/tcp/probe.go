@@ -140,6 +140,26 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	}
 	s.Retransmits = e.retrans
 	e.fillRecoveryLocked(&s.FastRecovery)
+
+	if e.rackOnLocked() {
+		rk, ra := &s.RACK, &e.rack
+		rk.Enabled = true
+		rk.XmitTime, rk.EndSeq, rk.XmitSet = ra.xmitTS, ra.endSeq, ra.xmitSet
+		rk.RTT, rk.MinRTT = ra.rtt, ra.minRTT
+		rk.FACK, rk.FACKSet = ra.fack, ra.fackSet
+		rk.ReorderingSeen, rk.ReoWndMult, rk.ReoWndPersist = ra.reoSeen, ra.reoMult, ra.reoPersist
+		rk.ReorderTimer = ra.reoAt
+		rk.RTORecovery = ra.rtoRecovery
+		rk.PTO = ra.ptoAt
+		rk.TLPActive, rk.TLPEnd, rk.TLPRetrans = ra.tlpActive, ra.tlpEnd, ra.tlpRetrans
+	}
+	if e.inRecovery && e.rackOnLocked() {
+		s.PRR = stack.TCPPRRState{Delivered: e.prr.delivered, Out: e.prr.out, RecoverFS: e.prr.recoverFS, Cwnd: e.prr.cwnd}
+	}
+	s.ECN = stack.TCPECNState{
+		Negotiated: e.ecn.ok, EchoPending: e.ecn.echo, CWRPending: e.ecn.cwr,
+		RecoveryPoint: e.ecn.recover, RecoverySet: e.ecn.recoverSet,
+	}
 }
 
 // fillRecoveryLocked copies the loss recovery state and summarises the
@@ -161,6 +181,18 @@ func (e *endpoint) fillRecoveryLocked(fr *stack.TCPFastRecoveryState) {
 	}
 	fr.SACKedBytes = e.sackedBytesLocked(e.sndUna, e.sndMax)
 	fr.SACKedRanges = len(e.sacked)
+	if e.rackOnLocked() {
+		// RFC 8985: the records say what is lost (RACK's time rule
+		// and the DupThresh rule); SetPipe() runs on them at any time.
+		segs := e.rackSegsLocked()
+		for i := range segs {
+			if s := &segs[i]; s.has(segLost) && !s.has(segDelivered) {
+				fr.LostBytes += s.len()
+			}
+		}
+		fr.Pipe = e.rackPipeLocked()
+		return
+	}
 	if lost := e.sackLostBelowLocked(); e.sndUna.LessThan(lost) {
 		fr.LostBytes = int(e.sndUna.Size(lost)) - e.sackedBytesLocked(e.sndUna, lost)
 	}
@@ -347,8 +379,13 @@ func (e *endpoint) limitLocked() Limit {
 	}
 	cwnd, flight := e.cc.Cwnd(), int(e.sndUna.Size(e.sndNxt))
 	if e.inRecovery && e.sackOK {
-		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS.
+		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS;
+		// with RACK the window is PRR's (RFC 6937 §3: pipe + sndcnt,
+		// as computed at the latest ACK).
 		cwnd, flight = e.sackRecoveryCwndLocked(), e.sackPipeLocked()
+		if e.rackOnLocked() {
+			cwnd = e.prr.cwnd
+		}
 	}
 	if cwnd-flight < need {
 		return LimitCongestionWindow

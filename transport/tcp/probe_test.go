@@ -139,7 +139,8 @@ func TestProbeSACK(t *testing.T) {
 		if st.Segment.NumSACKBlocks > 0 && st.Sender.FastRecovery.SACKedBytes > 0 {
 			sawBlocks = true
 		}
-		if st.Sender.FastRecovery.Active && st.Sender.FastRecovery.SACK && st.Sender.FastRecovery.RecoverySet {
+		if st.Sender.FastRecovery.Active && st.Sender.FastRecovery.SACK && st.Sender.FastRecovery.RecoverySet &&
+			st.Sender.RACK.Enabled && st.Sender.PRR.RecoverFS > 0 {
 			sawRecovery = true
 		}
 	}
