@@ -47,8 +47,9 @@ type Goodput struct {
 }
 
 // Goodputs divides the trace into intervals of a round figure, about a
-// hundredth of its duration (at least a millisecond), and returns the
-// rate at which data was acknowledged in each.
+// hundredth of its duration (at least a millisecond; the last one ends
+// with the trace), and returns the rate at which data was acknowledged
+// in each.
 func (r Result) Goodputs() []Goodput {
 	if len(r.Samples) == 0 {
 		return nil
@@ -65,7 +66,9 @@ func (r Result) Goodputs() []Goodput {
 			acked = r.Samples[i].Acked
 			i++
 		}
-		out = append(out, Goodput{Start: t, End: t + width, Rate: float64(acked-last) * 8 / width.Seconds()})
+		// The last interval ends with the trace.
+		e := min(t+width, end)
+		out = append(out, Goodput{Start: t, End: e, Rate: float64(acked-last) * 8 / (e - t).Seconds()})
 	}
 	return out
 }
@@ -272,8 +275,8 @@ func WriteSVG(w io.Writer, r Result) error {
 		`.legend{fill:#fff;fill-opacity:0.85;stroke:#bbb}</style>` + "\n")
 	s.printf(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	c := r.Config
-	head := fmt.Sprintf("ustack trace: %d bytes, RTT %v, %s, loss %g, reorder %g, %s, SACK %t, seed %d",
-		c.Size, c.RTT, formatRate(float64(c.Bandwidth)), c.Loss, c.Reorder, c.CC, c.SACK, c.Seed)
+	head := fmt.Sprintf("ustack trace: %d bytes, RTT %v, %s, loss %g, reorder %g, %s, SACK %t, ECN %t, seed %d",
+		c.Size, c.RTT, formatRate(float64(c.Bandwidth)), c.Loss, c.Reorder, c.CC, c.SACK, c.ECN, c.Seed)
 	s.text(svgWidth/2, 20, "middle", "title", head)
 	s.text(svgWidth/2, 38, "middle", "label", fmt.Sprintf("%v; %d samples, %d segments retransmitted", r.Stream, len(r.Samples), lastRetransmits(r.Samples)))
 
@@ -363,7 +366,7 @@ func formatRate(bps float64) string {
 // WriteCSV writes every sample as a CSV row, with a header line.
 func WriteCSV(w io.Writer, r Result) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"time_s", "cwnd_bytes", "ssthresh_bytes", "inflight_bytes", "srtt_ms", "rtt_sample_ms", "retransmits", "acked_bytes", "in_recovery"})
+	_ = cw.Write([]string{"time_s", "cwnd_bytes", "ssthresh_bytes", "inflight_bytes", "srtt_ms", "rtt_sample_ms", "retransmits", "acked_bytes", "in_recovery", "ecn_reduced"})
 	ms := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
 	}
@@ -372,7 +375,7 @@ func WriteCSV(w io.Writer, r Result) error {
 			strconv.FormatFloat(s.Time.Seconds(), 'f', 6, 64),
 			strconv.Itoa(s.Cwnd), strconv.Itoa(s.Ssthresh), strconv.Itoa(s.InFlight),
 			ms(s.SRTT), ms(s.RTTSample), strconv.Itoa(s.Retransmits),
-			strconv.FormatInt(s.Acked, 10), strconv.FormatBool(s.InRecovery),
+			strconv.FormatInt(s.Acked, 10), strconv.FormatBool(s.InRecovery), strconv.FormatBool(s.ECNReduced),
 		})
 	}
 	cw.Flush()

@@ -40,6 +40,11 @@ type Config struct {
 	CC string
 	// SACK turns SACK (RFC 2018) on or off on both hosts.
 	SACK bool
+	// ECN turns ECN (RFC 3168) on on both hosts; MarkCEQueueBytes, if
+	// positive, has the bottleneck mark CE on ECN-capable data segments
+	// that find that many bytes queued (sim.Props.MarkCEQueueBytes).
+	ECN              bool
+	MarkCEQueueBytes int
 	// Seed seeds the simulation and the data.
 	Seed uint64
 	// TimeLimit bounds the virtual time; zero means an hour.
@@ -65,6 +70,9 @@ type Sample struct {
 	Acked int64
 	// InRecovery reports fast recovery.
 	InRecovery bool
+	// ECNReduced reports that the sender has reduced its window for an
+	// ECN-Echo at least once (RFC 3168 §6.1.2).
+	ECNReduced bool
 }
 
 // Result is the outcome of Run.
@@ -103,12 +111,17 @@ func Run(cfg Config) (Result, error) {
 		if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcp.SACKEnabledOption(cfg.SACK)); err != nil {
 			return Result{}, fmt.Errorf("SACK option: %w", err)
 		}
+		if cfg.ECN {
+			if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcp.ECNOn); err != nil {
+				return Result{}, fmt.Errorf("ECN option: %w", err)
+			}
+		}
 		if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcpip.CongestionControlOption(cfg.CC)); err != nil {
 			return Result{}, fmt.Errorf("congestion control %q: %w (available: %v)", cfg.CC, err, tcp.CongestionControls())
 		}
 	}
 	fwd := sim.Props{Delay: cfg.RTT / 2, Bandwidth: cfg.Bandwidth, QueueBytes: cfg.QueueBytes,
-		Loss: cfg.Loss, Reorder: cfg.Reorder, ReorderDelay: cfg.RTT / 4}
+		Loss: cfg.Loss, Reorder: cfg.Reorder, ReorderDelay: cfg.RTT / 4, MarkCEQueueBytes: cfg.MarkCEQueueBytes}
 	rev := sim.Props{Delay: cfg.RTT - cfg.RTT/2, Bandwidth: cfg.Bandwidth, QueueBytes: cfg.QueueBytes}
 	if _, err := n.Connect(snd, rcv, sim.LinkConfig{
 		AddrA: netip.MustParsePrefix("10.0.0.1/24"), AddrB: netip.MustParsePrefix("10.0.0.2/24"), AB: fwd, BA: rev,
@@ -144,6 +157,7 @@ func Run(cfg Config) (Result, error) {
 			Retransmits: s.Retransmits,
 			Acked:       min(int64(base.Size(s.SndUna)), cfg.Size),
 			InRecovery:  s.FastRecovery.Active,
+			ECNReduced:  s.ECN.RecoverySet,
 		})
 	})
 	stream, err := sim.StartStream(snd, rcv, sim.StreamConfig{Port: 80, Size: cfg.Size, Seed: cfg.Seed})

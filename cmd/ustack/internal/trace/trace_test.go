@@ -73,6 +73,24 @@ func TestRunSamples(t *testing.T) {
 	}
 }
 
+// TestRunECN: with ECN and a bottleneck that marks CE above a queue
+// threshold, the window is reduced (a finite ssthresh) without a loss or
+// a retransmission.
+func TestRunECN(t *testing.T) {
+	cfg := small
+	cfg.Loss, cfg.Size, cfg.QueueBytes = 0, 1<<20, 256<<10
+	cfg.ECN, cfg.MarkCEQueueBytes = true, 16<<10
+	r := run(t, cfg)
+	last := r.Samples[len(r.Samples)-1]
+	if last.Retransmits != 0 || last.Ssthresh <= 0 || !last.ECNReduced {
+		t.Errorf("last sample %+v: want no retransmission, a finite ssthresh and a reduction for ECN", last)
+	}
+	cfg.MarkCEQueueBytes = 0
+	if last := run(t, cfg).Samples; last[len(last)-1].ECNReduced {
+		t.Error("a reduction for ECN without CE marks")
+	}
+}
+
 // svgDoc is what the test reads back from the SVG.
 type svgDoc struct {
 	polylines map[string]int // id → points
