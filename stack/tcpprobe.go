@@ -18,7 +18,9 @@ type TCPProbeFunc func(state TCPEndpointState)
 // installed before. The TCP implementation (package tcp) calls it for
 // every segment that a connection (an endpoint in any state but LISTEN)
 // receives, after the segment was processed, with a copy of the
-// endpoint's state taken under its lock at that moment.
+// endpoint's state taken under its lock at that moment. (The ACK that
+// completes a passive open is processed by the listener and reaches the
+// probe only if it carries data or a FIN.)
 //
 // The call itself happens once the endpoint's lock is released, on the
 // goroutine that released it (the one that delivered the segment, or a
