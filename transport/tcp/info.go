@@ -205,12 +205,15 @@ func (in Info) Why() string {
 	switch in.State {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 		if in.Unacked > 0 {
-			return fmt.Sprintf("nothing: the sending side is closed, %s wait to be acknowledged", formatBytes(in.Unacked))
+			return fmt.Sprintf("nothing: everything was sent before the FIN, %s wait to be acknowledged", formatBytes(in.Unacked))
 		}
-		return "nothing: the sending side is closed"
+		return "nothing: everything was sent before the FIN"
 	}
 	return "nothing: not sending in " + in.State.String()
 }
+
+// ms rounds d to the millisecond for the report.
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
 // rateOf describes the rate a window of w bytes allows per round trip.
 func rateOf(w int, rtt time.Duration) string {
@@ -252,7 +255,7 @@ func (in Info) String() string {
 		opts += " ecn"
 	}
 	fmt.Fprintf(&b, "state %s  cc %s  mss %d (advertised %d)%s\n", in.State, in.CongestionControl, in.SndMSS, in.RcvMSS, opts)
-	fmt.Fprintf(&b, "rtt %v ±%v  rto %v  backoff %d\n", in.RTT, in.RTTVar, in.RTO, in.Backoff)
+	fmt.Fprintf(&b, "rtt %v ±%v  rto %v  backoff %d\n", in.RTT.Round(time.Microsecond), in.RTTVar.Round(time.Microsecond), in.RTO, in.Backoff)
 	ss := formatBytes(in.Ssthresh)
 	if in.Ssthresh >= 1<<30 {
 		ss = "∞"
@@ -278,10 +281,10 @@ func (in Info) String() string {
 		fmt.Fprintf(&b, "in fast recovery until SND.UNA%+d  HighRxt SND.UNA%+d  RescueRxt %s\n", in.RecoveryPoint, in.HighRxt, rescue)
 	}
 	fmt.Fprintf(&b, "retransmits %d  timeouts %d (%v in backoff)  acked %d B  received %d B\n",
-		in.Retransmits, in.RTOs, in.RTOBackoffTime, in.BytesAcked, in.BytesReceived)
+		in.Retransmits, in.RTOs, ms(in.RTOBackoffTime), in.BytesAcked, in.BytesReceived)
 	fmt.Fprintf(&b, "limited by %s\n", in.Why())
 	fmt.Fprintf(&b, "time: busy %v  cwnd-limited %v  rwnd-limited %v  sndbuf-limited %v  app-limited %v\n",
-		in.BusyTime, in.CwndLimitedTime, in.RwndLimitedTime, in.SndBufLimitedTime, in.AppLimitedTime)
+		ms(in.BusyTime), ms(in.CwndLimitedTime), ms(in.RwndLimitedTime), ms(in.SndBufLimitedTime), ms(in.AppLimitedTime))
 	return b.String()
 }
 

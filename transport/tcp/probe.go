@@ -308,8 +308,8 @@ type Limit uint8
 
 // The limits, from Info.Limit.
 const (
-	// LimitNone: the connection does not send: not established, or its
-	// sending side is finished (FIN queued) or closed.
+	// LimitNone: the connection does not send: not established, or
+	// everything written before its FIN was sent (or it is closed).
 	LimitNone Limit = iota
 	// LimitApplication: everything written was sent and the send buffer
 	// has room: the application is not writing (or writes too little
@@ -355,18 +355,23 @@ func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 // limitLocked classifies what keeps the connection from sending now.
 func (e *endpoint) limitLocked() Limit {
 	switch e.state {
-	case StateEstablished, StateCloseWait:
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 	default:
-		// Handshake, closed, or the FIN is queued: nothing more to
-		// write.
+		// Handshake, closed, or everything sent was acknowledged
+		// after our FIN.
 		return LimitNone
 	}
-	if e.cc == nil || e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.cc == nil {
 		return LimitNone
 	}
+	// The application will write no more once the FIN is queued.
+	done := e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0
 	unsent := e.unsentLocked()
 	if unsent == 0 {
-		if !e.writableLocked() {
+		switch {
+		case done:
+			return LimitNone
+		case !e.writableLocked():
 			return LimitSendBuffer
 		}
 		return LimitApplication
@@ -393,7 +398,7 @@ func (e *endpoint) limitLocked() Limit {
 	// Data waits with both windows open: a small segment held by
 	// Nagle or cork until the data in flight is acknowledged. If the
 	// buffer is full meanwhile, the application waits on it.
-	if !e.writableLocked() {
+	if !done && !e.writableLocked() {
 		return LimitSendBuffer
 	}
 	return LimitApplication

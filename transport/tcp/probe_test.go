@@ -415,3 +415,27 @@ func TestConnections(t *testing.T) {
 		t.Errorf("UDP endpoints: %v", eps)
 	}
 }
+
+// TestInfoLimitAfterFIN: data written before a shutdown and still
+// waiting on the congestion window keeps the connection
+// congestion-window-limited; once it is all sent, nothing limits it.
+func TestInfoLimitAfterFIN(t *testing.T) {
+	e := newEnv(t, true)
+	cli, srv, _ := e.connectPair()
+	if _, err := cli.Write(make([]byte, 64<<10), tcpip.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Shutdown(tcpip.ShutdownWrite); err != nil {
+		t.Fatal(err)
+	}
+	if in := info(t, cli); in.State != tcp.StateFinWait1 || in.Limit != tcp.LimitCongestionWindow {
+		t.Fatalf("after write and shutdown: %v, limit %v", in.State, in.Limit)
+	}
+	e.clock.Advance(10 * time.Millisecond) // the links hold the segments meanwhile
+	e.advance(time.Second)
+	readAll(t, srv)
+	e.advance(time.Second)
+	if in := info(t, cli); in.Limit != tcp.LimitNone || in.CwndLimitedTime < 10*time.Millisecond {
+		t.Fatalf("after the transfer: %v, limit %v, cwnd-limited %v", in.State, in.Limit, in.CwndLimitedTime)
+	}
+}

@@ -138,6 +138,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%v\n%d samples, %d segments retransmitted\n", res.Stream, len(res.Samples), lastRetransmits(res.Samples))
+	if res.Midway.SndMSS > 0 {
+		fmt.Fprintf(stdout, "\nthe sender half-way through:\n%s\n", res.Midway)
+	}
 	if err := writeFile(svgFile, func(w io.Writer) error { return WriteSVG(w, res) }); err != nil {
 		fmt.Fprintf(stderr, "ustack trace: %v\n", err)
 		return 1

@@ -80,6 +80,9 @@ type Result struct {
 	Config  Config
 	Stream  sim.StreamResult
 	Samples []Sample
+	// Midway is the sender's tcp.Info when half of the data had been
+	// acknowledged: what limited the transfer then (Info.Why).
+	Midway tcp.Info
 }
 
 // Run runs the transfer and returns the samples of the sender's probe.
@@ -147,6 +150,16 @@ func Run(cfg Config) (Result, error) {
 		if ss >= 1<<30 {
 			ss = -1
 		}
+		acked := min(int64(base.Size(s.SndUna)), cfg.Size)
+		if acked >= cfg.Size/2 && res.Midway.State == 0 && res.Midway.SndMSS == 0 {
+			// The probe runs outside the endpoint's lock: it may
+			// read the connection's Info.
+			for _, c := range tcp.Connections(snd.Stack()) {
+				if c.UniqueID == st.UniqueID {
+					res.Midway = c.Info
+				}
+			}
+		}
 		res.Samples = append(res.Samples, Sample{
 			Time:        st.SegTime.Sub(start),
 			Cwnd:        s.Cwnd,
@@ -155,7 +168,7 @@ func Run(cfg Config) (Result, error) {
 			SRTT:        s.SRTT,
 			RTTSample:   s.RTTSample,
 			Retransmits: s.Retransmits,
-			Acked:       min(int64(base.Size(s.SndUna)), cfg.Size),
+			Acked:       acked,
 			InRecovery:  s.FastRecovery.Active,
 			ECNReduced:  s.ECN.RecoverySet,
 		})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // small is a transfer short enough for a unit test, long enough for
@@ -41,6 +43,9 @@ func TestRunSamples(t *testing.T) {
 	}
 	if last.Acked != small.Size || last.Retransmits == 0 || last.Ssthresh <= 0 {
 		t.Errorf("last sample: %+v; want all acknowledged, retransmissions and a finite ssthresh", last)
+	}
+	if m := r.Midway; m.SndMSS != 1448 || m.Cwnd <= 0 || m.Limit == tcp.LimitNone || m.BytesAcked < uint64(small.Size/2) {
+		t.Errorf("Info half-way: %+v", m)
 	}
 	var rtts int
 	for i := 1; i < len(r.Samples); i++ {
