@@ -89,6 +89,9 @@ type Info struct {
 	// widens its reordering window.
 	ECN            bool
 	ReorderingSeen bool
+	// MinRTT is the smallest RTT measured (RACK.min_RTT, RFC 8985 §6.1;
+	// 0 without SACK or before a sample).
+	MinRTT time.Duration
 
 	// Limit is what keeps the connection from sending more right now.
 	Limit Limit
@@ -156,6 +159,9 @@ func (e *endpoint) infoLocked() Info {
 	}
 	in.ECN = e.ecn.ok
 	in.ReorderingSeen = e.rackOnLocked() && e.rack.reoSeen
+	if e.rackOnLocked() {
+		in.MinRTT = e.rack.minRTT
+	}
 	e.chronoLocked()
 	in.Limit = e.intro.chrono.cur
 	acc, busy := e.chronoTimesLocked()
@@ -196,8 +202,14 @@ func (in Info) Why() string {
 		case in.Cwnd < in.Ssthresh:
 			phase = "slow start"
 		}
-		return fmt.Sprintf("the congestion window: %s in flight of a %s window in %s (%s)",
-			formatBytes(in.BytesInFlight), formatBytes(in.Cwnd), phase, rateOf(in.Cwnd, in.RTT))
+		queue := ""
+		if in.MinRTT > 0 && in.RTT > 2*in.MinRTT {
+			// The window exceeds what the path holds: the excess
+			// waits in a queue and only adds delay.
+			queue = fmt.Sprintf("; the RTT is %.1f× its minimum %v: a queue builds at the bottleneck", in.RTT.Seconds()/in.MinRTT.Seconds(), in.MinRTT.Round(time.Microsecond))
+		}
+		return fmt.Sprintf("the congestion window: %s in flight of a %s window in %s (%s)%s",
+			formatBytes(in.BytesInFlight), formatBytes(in.Cwnd), phase, rateOf(in.Cwnd, in.RTT), queue)
 	case LimitSendBuffer:
 		return fmt.Sprintf("the send buffer: all %s of it hold unacknowledged data while the application waits to write (%s); a larger SendBufferSizeOption would help",
 			formatBytes(in.SndBufSize), rateOf(in.SndBufSize, in.RTT))
@@ -212,8 +224,40 @@ func (in Info) Why() string {
 	return "nothing: not sending in " + in.State.String()
 }
 
+// limitPhrases names the limits in the report.
+var limitPhrases = [...]string{
+	LimitNone:             "nothing",
+	LimitApplication:      "application",
+	LimitReceiverWindow:   "receiver's window",
+	LimitCongestionWindow: "congestion window",
+	LimitSendBuffer:       "send buffer",
+}
+
 // ms rounds d to the millisecond for the report.
 func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// MainLimit returns the limit the connection spent the most time in
+// while it had something to send (the application, the receiver's
+// window, the congestion window or the send buffer), and that time; a
+// reading of Limit may catch a passing moment (an ACK that the
+// application has not answered yet), MainLimit the pattern.
+func (in Info) MainLimit() (Limit, time.Duration) {
+	best, d := LimitNone, time.Duration(0)
+	for _, c := range []struct {
+		l Limit
+		d time.Duration
+	}{
+		{LimitCongestionWindow, in.CwndLimitedTime},
+		{LimitReceiverWindow, in.RwndLimitedTime},
+		{LimitSendBuffer, in.SndBufLimitedTime},
+		{LimitApplication, in.AppLimitedTime},
+	} {
+		if c.d > d {
+			best, d = c.l, c.d
+		}
+	}
+	return best, d
+}
 
 // rateOf describes the rate a window of w bytes allows per round trip.
 func rateOf(w int, rtt time.Duration) string {
@@ -255,7 +299,8 @@ func (in Info) String() string {
 		opts += " ecn"
 	}
 	fmt.Fprintf(&b, "state %s  cc %s  mss %d (advertised %d)%s\n", in.State, in.CongestionControl, in.SndMSS, in.RcvMSS, opts)
-	fmt.Fprintf(&b, "rtt %v ±%v  rto %v  backoff %d\n", in.RTT.Round(time.Microsecond), in.RTTVar.Round(time.Microsecond), in.RTO, in.Backoff)
+	fmt.Fprintf(&b, "rtt %v ±%v  min %v  rto %v  backoff %d\n", in.RTT.Round(time.Microsecond), in.RTTVar.Round(time.Microsecond),
+		in.MinRTT.Round(time.Microsecond), in.RTO, in.Backoff)
 	ss := formatBytes(in.Ssthresh)
 	if in.Ssthresh >= 1<<30 {
 		ss = "∞"
@@ -283,6 +328,10 @@ func (in Info) String() string {
 	fmt.Fprintf(&b, "retransmits %d  timeouts %d (%v in backoff)  acked %d B  received %d B\n",
 		in.Retransmits, in.RTOs, ms(in.RTOBackoffTime), in.BytesAcked, in.BytesReceived)
 	fmt.Fprintf(&b, "limited by %s\n", in.Why())
+	if l, d := in.MainLimit(); l != LimitNone {
+		total := in.CwndLimitedTime + in.RwndLimitedTime + in.SndBufLimitedTime + in.AppLimitedTime
+		fmt.Fprintf(&b, "mostly limited by the %s (%.0f%% of %v)\n", limitPhrases[l], 100*d.Seconds()/total.Seconds(), ms(total))
+	}
 	fmt.Fprintf(&b, "time: busy %v  cwnd-limited %v  rwnd-limited %v  sndbuf-limited %v  app-limited %v\n",
 		ms(in.BusyTime), ms(in.CwndLimitedTime), ms(in.RwndLimitedTime), ms(in.SndBufLimitedTime), ms(in.AppLimitedTime))
 	return b.String()
