@@ -279,12 +279,12 @@ func (c *cubic) reportState(st *stack.TCPCongestionState) {
 func (h *hystart) reportState(st *stack.TCPHyStartState) {
 	st.Done = h.done
 	st.InCSS = h.css
-	st.CSSRounds = h.cssRounds
+	st.CSSRounds = int(h.cssRounds)
 	st.CSSBaselineRTT = h.cssBaseline
 	st.WindowEnd = h.windowEnd
 	st.LastRoundMinRTT = h.lastRoundMin
 	st.CurrentRoundMinRTT = h.curRoundMin
-	st.RTTSamples = h.samples
+	st.RTTSamples = int(h.samples)
 }
 
 // secondsDuration converts seconds to a Duration, saturating (CUBIC's t

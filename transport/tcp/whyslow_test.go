@@ -28,16 +28,6 @@ func whySlowRun(t *testing.T, bw uint64, sndBuf, rcvBuf int, size int64) tcp.Inf
 	a, b := n.AddHost("a", opts), n.AddHost("b", opts)
 	p := sim.Props{Delay: 10 * time.Millisecond, Bandwidth: bw, QueueBytes: 256 << 10}
 	n.MustConnect(a, b, sim.LinkConfig{AddrA: netip.MustParsePrefix("10.0.0.1/24"), AddrB: netip.MustParsePrefix("10.0.0.2/24"), AB: p, BA: p})
-	if sndBuf > 0 {
-		if err := a.Stack().SetTransportProtocolOption(tcp.ProtocolNumber, tcpip.SendBufferSizeOption(sndBuf)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if rcvBuf > 0 {
-		if err := b.Stack().SetTransportProtocolOption(tcp.ProtocolNumber, tcpip.ReceiveBufferSizeOption(rcvBuf)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var got tcp.Info
 	a.Stack().AddTCPProbe(func(st stack.TCPEndpointState) {
 		if got.SndMSS != 0 {
@@ -49,7 +39,27 @@ func whySlowRun(t *testing.T, bw uint64, sndBuf, rcvBuf int, size int64) tcp.Inf
 			}
 		}
 	})
-	if r := sim.StreamTransfer(a, b, 80, size, 1); !r.OK() {
+	// The buffers are the endpoints' own (SendBufferSizeOption and
+	// ReceiveBufferSizeOption on the endpoint fix their size).
+	newEP := func(h *sim.Host) (tcpip.Endpoint, error) {
+		ep, err := h.Stack().NewEndpoint(tcp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+		if err != nil {
+			return nil, err
+		}
+		if h == a && sndBuf > 0 {
+			err = ep.SetSockOpt(tcpip.SendBufferSizeOption(sndBuf))
+		}
+		if h == b && rcvBuf > 0 {
+			err = ep.SetSockOpt(tcpip.ReceiveBufferSizeOption(rcvBuf))
+		}
+		return ep, err
+	}
+	s, err := sim.StartStream(a, b, sim.StreamConfig{Port: 80, Size: size, Seed: 1, NewEndpoint: newEP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.RunUntil(s.Done, time.Hour)
+	if r := s.Result(); !r.OK() {
 		t.Fatalf("transfer: %v", r)
 	}
 	if got.SndMSS == 0 {
