@@ -153,6 +153,7 @@ type TCPEndpointState struct {
 
 // TCPSegmentState describes a received segment.
 type TCPSegmentState struct {
+	// Seq, Ack and Flags are the header's SEG.SEQ, SEG.ACK and flags.
 	Seq, Ack seqnum.Value
 	Flags    header.TCPFlags
 	// Window is the window field as received (not scaled).

@@ -63,13 +63,25 @@ func (e *endpoint) probeCaptureLocked(g *segment) {
 	in.probeUna = e.sndUna
 }
 
+// probeSpareMax bounds the array an endpoint keeps for its captures
+// (states of about 800 bytes): one lock holder usually hands over one
+// state, and a burst drained from the backlog leaves a larger array to
+// the garbage collector rather than to an idle connection (DESIGN.md
+// principle 6).
+const probeSpareMax = 4
+
 // probeFlush hands the captured states q to the stack's probe, without
-// the endpoint's lock, and keeps q's array for the next captures.
+// the endpoint's lock, and keeps q's array for the next captures while a
+// probe is installed.
 func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
-	if f := e.s.GetTCPProbe(); f != nil {
+	f := e.s.GetTCPProbe()
+	if f != nil {
 		for i := range q {
 			f(q[i])
 		}
+	}
+	if f == nil || cap(q) > probeSpareMax {
+		return
 	}
 	clear(q)
 	e.bmu.Lock()
