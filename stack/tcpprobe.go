@@ -104,6 +104,15 @@ type TCPEndpointState struct {
 	// State is the connection's state after the segment, a tcp.State
 	// (package tcp names the values).
 	State uint8
+	// Limit is what keeps the connection from sending more after the
+	// segment, a tcp.Limit (application, receiver window, congestion
+	// window, send buffer, or none). It may catch a passing moment (the
+	// application is told of room in the send buffer after the probe
+	// runs); Chrono's times, differenced between two states, say what
+	// limited the connection in between.
+	Limit uint8
+	// Chrono is the time the connection spent in each limit so far.
+	Chrono TCPChronoState
 	// SegTime is when the segment was processed (the stack's Clock).
 	SegTime tcpip.MonotonicTime
 	// Segment describes the segment received.
@@ -149,6 +158,21 @@ type TCPEndpointState struct {
 	// space and congestion state.
 	Receiver TCPReceiverState
 	Sender   TCPSenderState
+}
+
+// TCPChronoState is the time a connection spent in each sending limit
+// since it started (Linux's tcp_info busy, rwnd_limited and
+// sndbuf_limited times, and the congestion window's and the
+// application's), by the stack's Clock.
+type TCPChronoState struct {
+	// Busy is the time with data unacknowledged or unsent.
+	Busy time.Duration
+	// Application, ReceiverWindow, CongestionWindow and SendBuffer are
+	// the times sending was limited by each (see tcp.Limit).
+	Application      time.Duration
+	ReceiverWindow   time.Duration
+	CongestionWindow time.Duration
+	SendBuffer       time.Duration
 }
 
 // TCPSegmentState describes a received segment.

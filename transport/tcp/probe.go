@@ -97,6 +97,12 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.ID = e.id
 	st.UniqueID = e.uniqueID
 	st.State = uint8(e.state)
+	st.Limit = uint8(e.limitLocked())
+	acc, busy := e.chronoTimesLocked()
+	st.Chrono = stack.TCPChronoState{
+		Busy: busy, Application: acc[LimitApplication], ReceiverWindow: acc[LimitReceiverWindow],
+		CongestionWindow: acc[LimitCongestionWindow], SendBuffer: acc[LimitSendBuffer],
+	}
 	st.SegTime = e.s.Clock().NowMonotonic()
 
 	st.RcvBufSize = e.rcvBufSize

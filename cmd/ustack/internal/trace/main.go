@@ -12,7 +12,7 @@ import (
 )
 
 // Usage is the one-line synopsis of `ustack trace`.
-const Usage = "ustack trace [-size 4M] [-rtt 40ms] [-bw 20M] [-loss 0.01] [-reorder 0] [-cc newreno|cubic] [-sack=true] [-ecn -mark-ce 32K] [-seed 1] [-o trace.svg] [-csv FILE]"
+const Usage = "ustack trace [-size 4M] [-rtt 40ms] [-bw 20M] [-queue 64K] [-sndbuf 64K] [-rcvbuf 64K] [-loss 0.01] [-reorder 0] [-cc newreno|cubic] [-sack=true] [-ecn -mark-ce 32K] [-seed 1] [-o trace.svg] [-csv FILE]"
 
 // sizeValue is a byte count flag with an optional binary suffix (K, M,
 // G: 2^10, 2^20, 2^30).
@@ -96,6 +96,9 @@ func ParseArgs(args []string, stderr io.Writer) (cfg Config, svgFile, csvFile st
 	fs.Var(rateValue{&cfg.Bandwidth}, "bw", "bottleneck bandwidth in bit/s (k, M, G: decimal multiples; 0: unlimited)")
 	var queue int64
 	fs.Var(sizeValue{&queue}, "queue", "bottleneck queue in bytes (0: the simulator's default)")
+	var sndBuf, rcvBuf int64
+	fs.Var(sizeValue{&sndBuf}, "sndbuf", "the sender's send buffer in bytes (0: the stack's default)")
+	fs.Var(sizeValue{&rcvBuf}, "rcvbuf", "the receiver's receive buffer in bytes (0: the stack's default)")
 	fs.Float64Var(&cfg.Loss, "loss", cfg.Loss, "probability that a data segment is lost")
 	fs.Float64Var(&cfg.Reorder, "reorder", cfg.Reorder, "probability that a data segment is delayed by RTT/4 (reordered)")
 	fs.StringVar(&cfg.CC, "cc", cfg.CC, "congestion control: newreno or cubic")
@@ -115,6 +118,7 @@ func ParseArgs(args []string, stderr io.Writer) (cfg Config, svgFile, csvFile st
 	}
 	cfg.QueueBytes = int(min(queue, 1<<30))
 	cfg.MarkCEQueueBytes = int(min(markCE, 1<<30))
+	cfg.SndBuf, cfg.RcvBuf = int(min(sndBuf, 1<<30)), int(min(rcvBuf, 1<<30))
 	return cfg, svgFile, csvFile, nil
 }
 

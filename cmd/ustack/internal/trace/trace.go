@@ -45,6 +45,10 @@ type Config struct {
 	// that find that many bytes queued (sim.Props.MarkCEQueueBytes).
 	ECN              bool
 	MarkCEQueueBytes int
+	// SndBuf and RcvBuf, if positive, fix the sender's send buffer
+	// and the receiver's receive buffer (bytes); zero leaves the
+	// stack's defaults.
+	SndBuf, RcvBuf int
 	// Seed seeds the simulation and the data.
 	Seed uint64
 	// TimeLimit bounds the virtual time; zero means an hour.
@@ -73,6 +77,10 @@ type Sample struct {
 	// ECNReduced reports that the sender has reduced its window for an
 	// ECN-Echo at least once (RFC 3168 §6.1.2).
 	ECNReduced bool
+	// Limit is what limited the sender for most of the time since the
+	// sample before (tcp.Info's accounting; the previous sample's
+	// Limit if no time passed).
+	Limit tcp.Limit
 }
 
 // Result is the outcome of Run.
@@ -136,6 +144,8 @@ func Run(cfg Config) (Result, error) {
 	start := n.Clock().NowMonotonic()
 	var base seqnum.Value
 	var haveBase bool
+	var prevChrono stack.TCPChronoState
+	limit := tcp.LimitNone
 	snd.Stack().AddTCPProbe(func(st stack.TCPEndpointState) {
 		if tcp.State(st.State) == tcp.StateSynSent {
 			return
@@ -160,7 +170,25 @@ func Run(cfg Config) (Result, error) {
 				}
 			}
 		}
+		// The limit that took the most time since the last sample.
+		c, p := st.Chrono, prevChrono
+		best := time.Duration(0)
+		for _, d := range []struct {
+			l tcp.Limit
+			d time.Duration
+		}{
+			{tcp.LimitCongestionWindow, c.CongestionWindow - p.CongestionWindow},
+			{tcp.LimitReceiverWindow, c.ReceiverWindow - p.ReceiverWindow},
+			{tcp.LimitSendBuffer, c.SendBuffer - p.SendBuffer},
+			{tcp.LimitApplication, c.Application - p.Application},
+		} {
+			if d.d > best {
+				best, limit = d.d, d.l
+			}
+		}
+		prevChrono = c
 		res.Samples = append(res.Samples, Sample{
+			Limit:       limit,
 			Time:        st.SegTime.Sub(start),
 			Cwnd:        s.Cwnd,
 			Ssthresh:    ss,
@@ -173,7 +201,24 @@ func Run(cfg Config) (Result, error) {
 			ECNReduced:  s.ECN.RecoverySet,
 		})
 	})
-	stream, err := sim.StartStream(snd, rcv, sim.StreamConfig{Port: 80, Size: cfg.Size, Seed: cfg.Seed})
+	newEP := func(h *sim.Host) (tcpip.Endpoint, error) {
+		ep, err := h.Stack().NewEndpoint(tcp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+		if err != nil {
+			return nil, err
+		}
+		if h == snd && cfg.SndBuf > 0 {
+			err = ep.SetSockOpt(tcpip.SendBufferSizeOption(cfg.SndBuf))
+		}
+		if h == rcv && cfg.RcvBuf > 0 {
+			// Set on the listener; the connection inherits it.
+			err = ep.SetSockOpt(tcpip.ReceiveBufferSizeOption(cfg.RcvBuf))
+		}
+		if err != nil {
+			ep.Close()
+		}
+		return ep, err
+	}
+	stream, err := sim.StartStream(snd, rcv, sim.StreamConfig{Port: 80, Size: cfg.Size, Seed: cfg.Seed, NewEndpoint: newEP})
 	if err != nil {
 		return Result{}, err
 	}
