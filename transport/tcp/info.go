@@ -350,8 +350,12 @@ func Diagnose(ep tcpip.Endpoint) (Info, error) {
 
 // Conn is a TCP endpoint of a stack as Connections lists it.
 type Conn struct {
-	// ID is the endpoint's 4-tuple (a listener's has no remote part).
+	// ID is the endpoint's 4-tuple (a listener's has no remote part,
+	// and no local address if it listens on every address).
 	ID stack.TransportEndpointID
+	// NetProto is the endpoint's network protocol (an IPv6 endpoint
+	// may carry IPv4 connections: dual stack).
+	NetProto tcpip.NetworkProtocolNumber
 	// UniqueID is the endpoint's stack.Stack.UniqueID.
 	UniqueID uint64
 	// Info is the endpoint's state when it was listed.
@@ -370,7 +374,7 @@ func Connections(s *stack.Stack) []Conn {
 			continue
 		}
 		e.lock()
-		c := Conn{ID: e.id, UniqueID: e.uniqueID, Info: e.infoLocked()}
+		c := Conn{ID: e.id, NetProto: e.netProto, UniqueID: e.uniqueID, Info: e.infoLocked()}
 		e.unlock()
 		conns = append(conns, c)
 	}
