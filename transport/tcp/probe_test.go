@@ -187,8 +187,9 @@ func TestProbeOutsideLock(t *testing.T) {
 	}
 }
 
-// TestAllocsProbe: with a probe installed, a warm connection still
-// allocates nothing per segment (the captured states reuse their array).
+// TestAllocsProbe: without a probe and with one installed, a warm
+// connection allocates nothing per segment (the captured states reuse
+// their array).
 func TestAllocsProbe(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
@@ -196,9 +197,15 @@ func TestAllocsProbe(t *testing.T) {
 	e := newEnv(t, true)
 	e.sn.off.Store(true)
 	cli, srv, _ := e.connectPair()
+	roundTrip := pingPong(t, e, cli, srv)
+	for range 100 {
+		roundTrip()
+	}
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Fatalf("%v allocations per round trip without a probe, want 0", n)
+	}
 	calls := 0
 	e.a.AddTCPProbe(func(stack.TCPEndpointState) { calls++ })
-	roundTrip := pingPong(t, e, cli, srv)
 	for range 100 {
 		roundTrip()
 	}
