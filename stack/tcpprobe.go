@@ -18,7 +18,9 @@ type TCPProbeFunc func(state TCPEndpointState)
 // installed before. The TCP implementation (package tcp) calls it for
 // every segment that a connection (an endpoint in any state but LISTEN)
 // receives, after the segment was processed, with a copy of the
-// endpoint's state taken under its lock at that moment.
+// endpoint's state taken under its lock at that moment. (The ACK that
+// completes a passive open is processed by the listener and reaches the
+// probe only if it carries data or a FIN.)
 //
 // The call itself happens once the endpoint's lock is released, on the
 // goroutine that released it (the one that delivered the segment, or a
@@ -102,6 +104,15 @@ type TCPEndpointState struct {
 	// State is the connection's state after the segment, a tcp.State
 	// (package tcp names the values).
 	State uint8
+	// Limit is what keeps the connection from sending more after the
+	// segment, a tcp.Limit (application, receiver window, congestion
+	// window, send buffer, or none). It may catch a passing moment (the
+	// application is told of room in the send buffer after the probe
+	// runs); Chrono's times, differenced between two states, say what
+	// limited the connection in between.
+	Limit uint8
+	// Chrono is the time the connection spent in each limit so far.
+	Chrono TCPChronoState
 	// SegTime is when the segment was processed (the stack's Clock).
 	SegTime tcpip.MonotonicTime
 	// Segment describes the segment received.
@@ -113,9 +124,6 @@ type TCPEndpointState struct {
 	RcvBufSize  int
 	RcvBufUsed  int
 	RcvOOOBytes int
-	// RcvAutoTuning reports whether the receive buffer is sized
-	// automatically (not filled yet: always false).
-	RcvAutoTuning bool
 
 	// SACKPermitted reports that both ends agreed on SACK (RFC 2018).
 	SACKPermitted bool
@@ -152,8 +160,24 @@ type TCPEndpointState struct {
 	Sender   TCPSenderState
 }
 
+// TCPChronoState is the time a connection spent in each sending limit
+// since it started (Linux's tcp_info busy, rwnd_limited and
+// sndbuf_limited times, and the congestion window's and the
+// application's), by the stack's Clock.
+type TCPChronoState struct {
+	// Busy is the time with data unacknowledged or unsent.
+	Busy time.Duration
+	// Application, ReceiverWindow, CongestionWindow and SendBuffer are
+	// the times sending was limited by each (see tcp.Limit).
+	Application      time.Duration
+	ReceiverWindow   time.Duration
+	CongestionWindow time.Duration
+	SendBuffer       time.Duration
+}
+
 // TCPSegmentState describes a received segment.
 type TCPSegmentState struct {
+	// Seq, Ack and Flags are the header's SEG.SEQ, SEG.ACK and flags.
 	Seq, Ack seqnum.Value
 	Flags    header.TCPFlags
 	// Window is the window field as received (not scaled).
@@ -223,6 +247,75 @@ type TCPSenderState struct {
 	FastRecovery TCPFastRecoveryState
 	// CC is the congestion control algorithm's own state.
 	CC TCPCongestionState
+	// RACK is RFC 8985's loss detection state (RACK-TLP runs with
+	// SACK).
+	RACK TCPRACKState
+	// PRR is RFC 6937's state during a recovery with RACK (zero
+	// otherwise).
+	PRR TCPPRRState
+	// ECN is RFC 3168's state.
+	ECN TCPECNState
+}
+
+// TCPRACKState is RACK-TLP's per-connection state (RFC 8985 §6.1, §7).
+type TCPRACKState struct {
+	// Enabled reports that RACK-TLP runs on the connection.
+	Enabled bool
+	// XmitTime and EndSeq are RACK.xmit_ts and RACK.end_seq, valid if
+	// XmitSet: the most recently sent segment delivered.
+	XmitTime tcpip.MonotonicTime
+	EndSeq   seqnum.Value
+	XmitSet  bool
+	// RTT is RACK.rtt; MinRTT RACK.min_RTT (0: none yet).
+	RTT    time.Duration
+	MinRTT time.Duration
+	// FACK is RACK.fack, valid if FACKSet.
+	FACK    seqnum.Value
+	FACKSet bool
+	// ReorderingSeen, ReoWndMult and ReoWndPersist are
+	// RACK.reordering_seen, RACK.reo_wnd_mult and RACK.reo_wnd_persist.
+	ReorderingSeen bool
+	ReoWndMult     int
+	ReoWndPersist  int
+	// ReorderTimer is when the reordering timer (§6.3) fires (zero: not
+	// armed).
+	ReorderTimer tcpip.MonotonicTime
+	// RTORecovery reports the recovery that follows a timeout.
+	RTORecovery bool
+	// PTO is when the probe timeout (§7.2) fires (zero: not armed);
+	// TLPActive, TLPEnd and TLPRetrans are TLP.end_seq (set) and
+	// TLP.is_retrans.
+	PTO        tcpip.MonotonicTime
+	TLPActive  bool
+	TLPEnd     seqnum.Value
+	TLPRetrans bool
+}
+
+// TCPPRRState is proportional rate reduction's state (RFC 6937 §3).
+type TCPPRRState struct {
+	// Delivered and Out are prr_delivered and prr_out; RecoverFS the
+	// flight size when recovery began; Cwnd the window (pipe +
+	// sndcnt) at the latest ACK.
+	Delivered int
+	Out       int
+	RecoverFS int
+	Cwnd      int
+}
+
+// TCPECNState is Explicit Congestion Notification's state (RFC 3168).
+type TCPECNState struct {
+	// Negotiated reports that both ends agreed on ECN (§6.1.1).
+	Negotiated bool
+	// EchoPending: a CE mark arrived and our ACKs carry ECE until the
+	// peer's CWR (§6.1.3).
+	EchoPending bool
+	// CWRPending: the window was reduced for an ECE and the next new
+	// data segment carries CWR (§6.1.2).
+	CWRPending bool
+	// RecoveryPoint is SND.MAX at the last reduction for ECE, valid if
+	// RecoverySet: no further reduction until SND.UNA passes it.
+	RecoveryPoint seqnum.Value
+	RecoverySet   bool
 }
 
 // TCPFastRecoveryState is the loss recovery state: RFC 6675's variables

@@ -84,6 +84,14 @@ type Info struct {
 	RecoveryPoint int
 	HighRxt       int
 	RescueRxt     int
+	// ECN reports that ECN was negotiated (RFC 3168 §6.1.1);
+	// ReorderingSeen that RACK saw reordering (RFC 8985 §6.2), which
+	// widens its reordering window.
+	ECN            bool
+	ReorderingSeen bool
+	// MinRTT is the smallest RTT measured (RACK.min_RTT, RFC 8985 §6.1;
+	// 0 without SACK or before a sample).
+	MinRTT time.Duration
 
 	// Limit is what keeps the connection from sending more right now.
 	Limit Limit
@@ -149,6 +157,11 @@ func (e *endpoint) infoLocked() Info {
 			in.RescueRxt = seqOffset(e.sndUna, fr.RescueRxt)
 		}
 	}
+	in.ECN = e.ecn.ok
+	in.ReorderingSeen = e.rackOnLocked() && e.rack.reoSeen
+	if e.rackOnLocked() {
+		in.MinRTT = e.rack.minRTT
+	}
 	e.chronoLocked()
 	in.Limit = e.intro.chrono.cur
 	acc, busy := e.chronoTimesLocked()
@@ -189,8 +202,14 @@ func (in Info) Why() string {
 		case in.Cwnd < in.Ssthresh:
 			phase = "slow start"
 		}
-		return fmt.Sprintf("the congestion window: %s in flight of a %s window in %s (%s)",
-			formatBytes(in.BytesInFlight), formatBytes(in.Cwnd), phase, rateOf(in.Cwnd, in.RTT))
+		queue := ""
+		if in.MinRTT > 0 && in.RTT > 2*in.MinRTT {
+			// The window exceeds what the path holds: the excess
+			// waits in a queue and only adds delay.
+			queue = fmt.Sprintf("; the RTT is %.1f× its minimum %v: a queue builds at the bottleneck", in.RTT.Seconds()/in.MinRTT.Seconds(), in.MinRTT.Round(time.Microsecond))
+		}
+		return fmt.Sprintf("the congestion window: %s in flight of a %s window in %s (%s)%s",
+			formatBytes(in.BytesInFlight), formatBytes(in.Cwnd), phase, rateOf(in.Cwnd, in.RTT), queue)
 	case LimitSendBuffer:
 		return fmt.Sprintf("the send buffer: all %s of it hold unacknowledged data while the application waits to write (%s); a larger SendBufferSizeOption would help",
 			formatBytes(in.SndBufSize), rateOf(in.SndBufSize, in.RTT))
@@ -198,11 +217,46 @@ func (in Info) Why() string {
 	switch in.State {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 		if in.Unacked > 0 {
-			return fmt.Sprintf("nothing: the sending side is closed, %s wait to be acknowledged", formatBytes(in.Unacked))
+			return fmt.Sprintf("nothing: everything was sent before the FIN, %s wait to be acknowledged", formatBytes(in.Unacked))
 		}
-		return "nothing: the sending side is closed"
+		return "nothing: everything was sent before the FIN"
 	}
 	return "nothing: not sending in " + in.State.String()
+}
+
+// limitPhrases names the limits in the report.
+var limitPhrases = [...]string{
+	LimitNone:             "nothing",
+	LimitApplication:      "application",
+	LimitReceiverWindow:   "receiver's window",
+	LimitCongestionWindow: "congestion window",
+	LimitSendBuffer:       "send buffer",
+}
+
+// ms rounds d to the millisecond for the report.
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// MainLimit returns the limit the connection spent the most time in
+// while it had something to send (the application, the receiver's
+// window, the congestion window or the send buffer), and that time; a
+// reading of Limit may catch a passing moment (an ACK that the
+// application has not answered yet), MainLimit the pattern.
+func (in Info) MainLimit() (Limit, time.Duration) {
+	best, d := LimitNone, time.Duration(0)
+	for _, c := range []struct {
+		l Limit
+		d time.Duration
+	}{
+		{LimitCongestionWindow, in.CwndLimitedTime},
+		{LimitReceiverWindow, in.RwndLimitedTime},
+		{LimitSendBuffer, in.SndBufLimitedTime},
+		{LimitApplication, in.AppLimitedTime},
+	} {
+		if c.d > d {
+			best, d = c.l, c.d
+		}
+	}
+	return best, d
 }
 
 // rateOf describes the rate a window of w bytes allows per round trip.
@@ -241,8 +295,12 @@ func (in Info) String() string {
 	if in.SACKPermitted {
 		opts += " sack"
 	}
+	if in.ECN {
+		opts += " ecn"
+	}
 	fmt.Fprintf(&b, "state %s  cc %s  mss %d (advertised %d)%s\n", in.State, in.CongestionControl, in.SndMSS, in.RcvMSS, opts)
-	fmt.Fprintf(&b, "rtt %v ±%v  rto %v  backoff %d\n", in.RTT, in.RTTVar, in.RTO, in.Backoff)
+	fmt.Fprintf(&b, "rtt %v ±%v  min %v  rto %v  backoff %d\n", in.RTT.Round(time.Microsecond), in.RTTVar.Round(time.Microsecond),
+		in.MinRTT.Round(time.Microsecond), in.RTO, in.Backoff)
 	ss := formatBytes(in.Ssthresh)
 	if in.Ssthresh >= 1<<30 {
 		ss = "∞"
@@ -253,8 +311,12 @@ func (in Info) String() string {
 		formatBytes(in.SndBufUsed), formatBytes(in.SndBufSize), formatBytes(in.NotSent),
 		formatBytes(in.RcvBufUsed), formatBytes(in.RcvBufSize), formatBytes(in.RcvOOOBytes))
 	if in.SACKPermitted {
-		fmt.Fprintf(&b, "scoreboard: %s SACKed in %d ranges, %s lost  dupacks %d\n",
-			formatBytes(in.SACKedBytes), in.SACKedRanges, formatBytes(in.LostBytes), in.DupAcks)
+		reo := ""
+		if in.ReorderingSeen {
+			reo = "  reordering seen"
+		}
+		fmt.Fprintf(&b, "scoreboard: %s SACKed in %d ranges, %s lost  dupacks %d%s\n",
+			formatBytes(in.SACKedBytes), in.SACKedRanges, formatBytes(in.LostBytes), in.DupAcks, reo)
 	}
 	if in.InRecovery {
 		rescue := "none"
@@ -263,10 +325,15 @@ func (in Info) String() string {
 		}
 		fmt.Fprintf(&b, "in fast recovery until SND.UNA%+d  HighRxt SND.UNA%+d  RescueRxt %s\n", in.RecoveryPoint, in.HighRxt, rescue)
 	}
-	fmt.Fprintf(&b, "retransmits %d  acked %d B  received %d B\n", in.Retransmits, in.BytesAcked, in.BytesReceived)
+	fmt.Fprintf(&b, "retransmits %d  timeouts %d (%v in backoff)  acked %d B  received %d B\n",
+		in.Retransmits, in.RTOs, ms(in.RTOBackoffTime), in.BytesAcked, in.BytesReceived)
 	fmt.Fprintf(&b, "limited by %s\n", in.Why())
+	if l, d := in.MainLimit(); l != LimitNone {
+		total := in.CwndLimitedTime + in.RwndLimitedTime + in.SndBufLimitedTime + in.AppLimitedTime
+		fmt.Fprintf(&b, "mostly limited by the %s (%.0f%% of %v)\n", limitPhrases[l], 100*d.Seconds()/total.Seconds(), ms(total))
+	}
 	fmt.Fprintf(&b, "time: busy %v  cwnd-limited %v  rwnd-limited %v  sndbuf-limited %v  app-limited %v\n",
-		in.BusyTime, in.CwndLimitedTime, in.RwndLimitedTime, in.SndBufLimitedTime, in.AppLimitedTime)
+		ms(in.BusyTime), ms(in.CwndLimitedTime), ms(in.RwndLimitedTime), ms(in.SndBufLimitedTime), ms(in.AppLimitedTime))
 	return b.String()
 }
 
@@ -283,8 +350,12 @@ func Diagnose(ep tcpip.Endpoint) (Info, error) {
 
 // Conn is a TCP endpoint of a stack as Connections lists it.
 type Conn struct {
-	// ID is the endpoint's 4-tuple (a listener's has no remote part).
+	// ID is the endpoint's 4-tuple (a listener's has no remote part,
+	// and no local address if it listens on every address).
 	ID stack.TransportEndpointID
+	// NetProto is the endpoint's network protocol (an IPv6 endpoint
+	// may carry IPv4 connections: dual stack).
+	NetProto tcpip.NetworkProtocolNumber
 	// UniqueID is the endpoint's stack.Stack.UniqueID.
 	UniqueID uint64
 	// Info is the endpoint's state when it was listed.
@@ -303,7 +374,7 @@ func Connections(s *stack.Stack) []Conn {
 			continue
 		}
 		e.lock()
-		c := Conn{ID: e.id, UniqueID: e.uniqueID, Info: e.infoLocked()}
+		c := Conn{ID: e.id, NetProto: e.netProto, UniqueID: e.uniqueID, Info: e.infoLocked()}
 		e.unlock()
 		conns = append(conns, c)
 	}

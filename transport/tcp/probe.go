@@ -63,13 +63,25 @@ func (e *endpoint) probeCaptureLocked(g *segment) {
 	in.probeUna = e.sndUna
 }
 
+// probeSpareMax bounds the array an endpoint keeps for its captures
+// (states of about 800 bytes): one lock holder usually hands over one
+// state, and a burst drained from the backlog leaves a larger array to
+// the garbage collector rather than to an idle connection (DESIGN.md
+// principle 6).
+const probeSpareMax = 4
+
 // probeFlush hands the captured states q to the stack's probe, without
-// the endpoint's lock, and keeps q's array for the next captures.
+// the endpoint's lock, and keeps q's array for the next captures while a
+// probe is installed.
 func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
-	if f := e.s.GetTCPProbe(); f != nil {
+	f := e.s.GetTCPProbe()
+	if f != nil {
 		for i := range q {
 			f(q[i])
 		}
+	}
+	if f == nil || cap(q) > probeSpareMax {
+		return
 	}
 	clear(q)
 	e.bmu.Lock()
@@ -85,6 +97,12 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.ID = e.id
 	st.UniqueID = e.uniqueID
 	st.State = uint8(e.state)
+	st.Limit = uint8(e.limitLocked())
+	acc, busy := e.chronoTimesLocked()
+	st.Chrono = stack.TCPChronoState{
+		Busy: busy, Application: acc[LimitApplication], ReceiverWindow: acc[LimitReceiverWindow],
+		CongestionWindow: acc[LimitCongestionWindow], SendBuffer: acc[LimitSendBuffer],
+	}
 	st.SegTime = e.s.Clock().NowMonotonic()
 
 	st.RcvBufSize = e.rcvBufSize
@@ -140,6 +158,26 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	}
 	s.Retransmits = e.retrans
 	e.fillRecoveryLocked(&s.FastRecovery)
+
+	if e.rackOnLocked() {
+		rk, ra := &s.RACK, &e.rack
+		rk.Enabled = true
+		rk.XmitTime, rk.EndSeq, rk.XmitSet = ra.xmitTS, ra.endSeq, ra.xmitSet
+		rk.RTT, rk.MinRTT = ra.rtt, ra.minRTT
+		rk.FACK, rk.FACKSet = ra.fack, ra.fackSet
+		rk.ReorderingSeen, rk.ReoWndMult, rk.ReoWndPersist = ra.reoSeen, ra.reoMult, ra.reoPersist
+		rk.ReorderTimer = ra.reoAt
+		rk.RTORecovery = ra.rtoRecovery
+		rk.PTO = ra.ptoAt
+		rk.TLPActive, rk.TLPEnd, rk.TLPRetrans = ra.tlpActive, ra.tlpEnd, ra.tlpRetrans
+	}
+	if e.inRecovery && e.rackOnLocked() {
+		s.PRR = stack.TCPPRRState{Delivered: e.prr.delivered, Out: e.prr.out, RecoverFS: e.prr.recoverFS, Cwnd: e.prr.cwnd}
+	}
+	s.ECN = stack.TCPECNState{
+		Negotiated: e.ecn.ok, EchoPending: e.ecn.echo, CWRPending: e.ecn.cwr,
+		RecoveryPoint: e.ecn.recover, RecoverySet: e.ecn.recoverSet,
+	}
 }
 
 // fillRecoveryLocked copies the loss recovery state and summarises the
@@ -161,6 +199,18 @@ func (e *endpoint) fillRecoveryLocked(fr *stack.TCPFastRecoveryState) {
 	}
 	fr.SACKedBytes = e.sackedBytesLocked(e.sndUna, e.sndMax)
 	fr.SACKedRanges = len(e.sacked)
+	if e.rackOnLocked() {
+		// RFC 8985: the records say what is lost (RACK's time rule
+		// and the DupThresh rule); SetPipe() runs on them at any time.
+		segs := e.rackSegsLocked()
+		for i := range segs {
+			if s := &segs[i]; s.has(segLost) && !s.has(segDelivered) {
+				fr.LostBytes += s.len()
+			}
+		}
+		fr.Pipe = e.rackPipeLocked()
+		return
+	}
 	if lost := e.sackLostBelowLocked(); e.sndUna.LessThan(lost) {
 		fr.LostBytes = int(e.sndUna.Size(lost)) - e.sackedBytesLocked(e.sndUna, lost)
 	}
@@ -247,12 +297,12 @@ func (c *cubic) reportState(st *stack.TCPCongestionState) {
 func (h *hystart) reportState(st *stack.TCPHyStartState) {
 	st.Done = h.done
 	st.InCSS = h.css
-	st.CSSRounds = h.cssRounds
+	st.CSSRounds = int(h.cssRounds)
 	st.CSSBaselineRTT = h.cssBaseline
 	st.WindowEnd = h.windowEnd
 	st.LastRoundMinRTT = h.lastRoundMin
 	st.CurrentRoundMinRTT = h.curRoundMin
-	st.RTTSamples = h.samples
+	st.RTTSamples = int(h.samples)
 }
 
 // secondsDuration converts seconds to a Duration, saturating (CUBIC's t
@@ -276,8 +326,8 @@ type Limit uint8
 
 // The limits, from Info.Limit.
 const (
-	// LimitNone: the connection does not send: not established, or its
-	// sending side is finished (FIN queued) or closed.
+	// LimitNone: the connection does not send: not established, or
+	// everything written before its FIN was sent (or it is closed).
 	LimitNone Limit = iota
 	// LimitApplication: everything written was sent and the send buffer
 	// has room: the application is not writing (or writes too little
@@ -323,18 +373,23 @@ func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 // limitLocked classifies what keeps the connection from sending now.
 func (e *endpoint) limitLocked() Limit {
 	switch e.state {
-	case StateEstablished, StateCloseWait:
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 	default:
-		// Handshake, closed, or the FIN is queued: nothing more to
-		// write.
+		// Handshake, closed, or everything sent was acknowledged
+		// after our FIN.
 		return LimitNone
 	}
-	if e.cc == nil || e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0 {
+	if e.cc == nil {
 		return LimitNone
 	}
+	// The application will write no more once the FIN is queued.
+	done := e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0
 	unsent := e.unsentLocked()
 	if unsent == 0 {
-		if !e.writableLocked() {
+		switch {
+		case done:
+			return LimitNone
+		case !e.writableLocked():
 			return LimitSendBuffer
 		}
 		return LimitApplication
@@ -347,8 +402,13 @@ func (e *endpoint) limitLocked() Limit {
 	}
 	cwnd, flight := e.cc.Cwnd(), int(e.sndUna.Size(e.sndNxt))
 	if e.inRecovery && e.sackOK {
-		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS.
+		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS;
+		// with RACK the window is PRR's (RFC 6937 §3: pipe + sndcnt,
+		// as computed at the latest ACK).
 		cwnd, flight = e.sackRecoveryCwndLocked(), e.sackPipeLocked()
+		if e.rackOnLocked() {
+			cwnd = e.prr.cwnd
+		}
 	}
 	if cwnd-flight < need {
 		return LimitCongestionWindow
@@ -356,7 +416,7 @@ func (e *endpoint) limitLocked() Limit {
 	// Data waits with both windows open: a small segment held by
 	// Nagle or cork until the data in flight is acknowledged. If the
 	// buffer is full meanwhile, the application waits on it.
-	if !e.writableLocked() {
+	if !done && !e.writableLocked() {
 		return LimitSendBuffer
 	}
 	return LimitApplication

@@ -96,7 +96,7 @@ func TestProbeEverySegment(t *testing.T) {
 		t.Error("no RTT sample reported")
 	}
 	if tcp.State(last.State) != tcp.StateEstablished || last.Sender.Cwnd <= 0 || last.Sender.SRTT <= 0 ||
-		last.Sender.SndUna != last.Sender.SndMax || last.Sender.CC.Name != "newreno" || !last.Timestamps || !last.SACKPermitted {
+		last.Sender.SndUna != last.Sender.SndMax || last.Sender.CC.Name != info(t, cli).CongestionControl || !last.Timestamps || !last.SACKPermitted {
 		t.Errorf("last state: %+v", last)
 	}
 	if last.SndBufSize <= 0 || last.RcvBufSize <= 0 || last.Sender.SndWndScale < 0 || last.Receiver.RcvNxt == 0 {
@@ -139,7 +139,8 @@ func TestProbeSACK(t *testing.T) {
 		if st.Segment.NumSACKBlocks > 0 && st.Sender.FastRecovery.SACKedBytes > 0 {
 			sawBlocks = true
 		}
-		if st.Sender.FastRecovery.Active && st.Sender.FastRecovery.SACK && st.Sender.FastRecovery.RecoverySet {
+		if st.Sender.FastRecovery.Active && st.Sender.FastRecovery.SACK && st.Sender.FastRecovery.RecoverySet &&
+			st.Sender.RACK.Enabled && st.Sender.PRR.RecoverFS > 0 {
 			sawRecovery = true
 		}
 	}
@@ -186,8 +187,9 @@ func TestProbeOutsideLock(t *testing.T) {
 	}
 }
 
-// TestAllocsProbe: with a probe installed, a warm connection still
-// allocates nothing per segment (the captured states reuse their array).
+// TestAllocsProbe: without a probe and with one installed, a warm
+// connection allocates nothing per segment (the captured states reuse
+// their array).
 func TestAllocsProbe(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
@@ -195,9 +197,15 @@ func TestAllocsProbe(t *testing.T) {
 	e := newEnv(t, true)
 	e.sn.off.Store(true)
 	cli, srv, _ := e.connectPair()
+	roundTrip := pingPong(t, e, cli, srv)
+	for range 100 {
+		roundTrip()
+	}
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Fatalf("%v allocations per round trip without a probe, want 0", n)
+	}
 	calls := 0
 	e.a.AddTCPProbe(func(stack.TCPEndpointState) { calls++ })
-	roundTrip := pingPong(t, e, cli, srv)
 	for range 100 {
 		roundTrip()
 	}
@@ -412,5 +420,29 @@ func TestConnections(t *testing.T) {
 	}
 	if eps := e.b.TransportEndpoints(tcpip.UDPProtocolNumber); len(eps) != 0 {
 		t.Errorf("UDP endpoints: %v", eps)
+	}
+}
+
+// TestInfoLimitAfterFIN: data written before a shutdown and still
+// waiting on the congestion window keeps the connection
+// congestion-window-limited; once it is all sent, nothing limits it.
+func TestInfoLimitAfterFIN(t *testing.T) {
+	e := newEnv(t, true)
+	cli, srv, _ := e.connectPair()
+	if _, err := cli.Write(make([]byte, 64<<10), tcpip.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Shutdown(tcpip.ShutdownWrite); err != nil {
+		t.Fatal(err)
+	}
+	if in := info(t, cli); in.State != tcp.StateFinWait1 || in.Limit != tcp.LimitCongestionWindow {
+		t.Fatalf("after write and shutdown: %v, limit %v", in.State, in.Limit)
+	}
+	e.clock.Advance(10 * time.Millisecond) // the links hold the segments meanwhile
+	e.advance(time.Second)
+	readAll(t, srv)
+	e.advance(time.Second)
+	if in := info(t, cli); in.Limit != tcp.LimitNone || in.CwndLimitedTime < 10*time.Millisecond {
+		t.Fatalf("after the transfer: %v, limit %v, cwnd-limited %v", in.State, in.Limit, in.CwndLimitedTime)
 	}
 }

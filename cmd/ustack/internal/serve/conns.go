@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/tcp"
 )
 
@@ -31,7 +32,7 @@ func (srv *Server) handleConns(w http.ResponseWriter, r *http.Request) {
 		entries := make([]connEntry, 0, len(conns))
 		for _, c := range conns {
 			e := connEntry{
-				Local: netip.AddrPortFrom(unspecifiedIfZero(c.ID.LocalAddress), c.ID.LocalPort).String(),
+				Local: netip.AddrPortFrom(unspecifiedIfZero(c), c.ID.LocalPort).String(),
 				State: c.Info.State.String(),
 				Limit: c.Info.Limit.String(),
 				Why:   c.Info.Why(),
@@ -52,7 +53,7 @@ func (srv *Server) handleConns(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d TCP endpoints\n", len(conns))
 	for _, c := range conns {
-		local := netip.AddrPortFrom(unspecifiedIfZero(c.ID.LocalAddress), c.ID.LocalPort)
+		local := netip.AddrPortFrom(unspecifiedIfZero(c), c.ID.LocalPort)
 		if c.Info.State == tcp.StateListen {
 			fmt.Fprintf(&b, "\ntcp %s LISTEN\n", local)
 			continue
@@ -67,11 +68,15 @@ func (srv *Server) handleConns(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// unspecifiedIfZero returns a, or 0.0.0.0 for a listener bound to every
+// unspecifiedIfZero returns c's local address, or the unspecified
+// address of its family (0.0.0.0, ::) for a listener bound to every
 // address.
-func unspecifiedIfZero(a netip.Addr) netip.Addr {
-	if !a.IsValid() {
-		return netip.IPv4Unspecified()
+func unspecifiedIfZero(c tcp.Conn) netip.Addr {
+	switch {
+	case c.ID.LocalAddress.IsValid():
+		return c.ID.LocalAddress
+	case c.NetProto == tcpip.IPv6ProtocolNumber:
+		return netip.IPv6Unspecified()
 	}
-	return a
+	return netip.IPv4Unspecified()
 }

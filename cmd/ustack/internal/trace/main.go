@@ -12,7 +12,7 @@ import (
 )
 
 // Usage is the one-line synopsis of `ustack trace`.
-const Usage = "ustack trace [-size 4M] [-rtt 40ms] [-bw 20M] [-loss 0.01] [-reorder 0] [-cc newreno|cubic] [-sack=true] [-seed 1] [-o trace.svg] [-csv FILE]"
+const Usage = "ustack trace [-size 4M] [-rtt 40ms] [-bw 20M] [-queue 64K] [-sndbuf 64K] [-rcvbuf 64K] [-loss 0.01] [-reorder 0] [-cc newreno|cubic] [-sack=true] [-ecn -mark-ce 32K] [-seed 1] [-o trace.svg] [-csv FILE]"
 
 // sizeValue is a byte count flag with an optional binary suffix (K, M,
 // G: 2^10, 2^20, 2^30).
@@ -96,10 +96,16 @@ func ParseArgs(args []string, stderr io.Writer) (cfg Config, svgFile, csvFile st
 	fs.Var(rateValue{&cfg.Bandwidth}, "bw", "bottleneck bandwidth in bit/s (k, M, G: decimal multiples; 0: unlimited)")
 	var queue int64
 	fs.Var(sizeValue{&queue}, "queue", "bottleneck queue in bytes (0: the simulator's default)")
+	var sndBuf, rcvBuf int64
+	fs.Var(sizeValue{&sndBuf}, "sndbuf", "the sender's send buffer in bytes (0: the stack's default)")
+	fs.Var(sizeValue{&rcvBuf}, "rcvbuf", "the receiver's receive buffer in bytes (0: the stack's default)")
 	fs.Float64Var(&cfg.Loss, "loss", cfg.Loss, "probability that a data segment is lost")
 	fs.Float64Var(&cfg.Reorder, "reorder", cfg.Reorder, "probability that a data segment is delayed by RTT/4 (reordered)")
 	fs.StringVar(&cfg.CC, "cc", cfg.CC, "congestion control: newreno or cubic")
 	fs.BoolVar(&cfg.SACK, "sack", cfg.SACK, "use SACK (RFC 2018)")
+	fs.BoolVar(&cfg.ECN, "ecn", cfg.ECN, "use ECN (RFC 3168)")
+	var markCE int64
+	fs.Var(sizeValue{&markCE}, "mark-ce", "with -ecn, the bottleneck marks CE on data segments that find this many bytes queued (0: never)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the simulation (the same seed gives the same trace)")
 	fs.DurationVar(&cfg.TimeLimit, "time-limit", time.Hour, "bound on the virtual time of the transfer")
 	fs.StringVar(&svgFile, "o", "trace.svg", "SVG file to write")
@@ -111,6 +117,8 @@ func ParseArgs(args []string, stderr io.Writer) (cfg Config, svgFile, csvFile st
 		return cfg, "", "", fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.QueueBytes = int(min(queue, 1<<30))
+	cfg.MarkCEQueueBytes = int(min(markCE, 1<<30))
+	cfg.SndBuf, cfg.RcvBuf = int(min(sndBuf, 1<<30)), int(min(rcvBuf, 1<<30))
 	return cfg, svgFile, csvFile, nil
 }
 
@@ -134,6 +142,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%v\n%d samples, %d segments retransmitted\n", res.Stream, len(res.Samples), lastRetransmits(res.Samples))
+	if res.Midway.SndMSS > 0 {
+		fmt.Fprintf(stdout, "\nthe sender half-way through:\n%s\n", res.Midway)
+	}
 	if err := writeFile(svgFile, func(w io.Writer) error { return WriteSVG(w, res) }); err != nil {
 		fmt.Fprintf(stderr, "ustack trace: %v\n", err)
 		return 1

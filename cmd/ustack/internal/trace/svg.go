@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // maxPoints bounds the points of one series in the SVG: a longer trace is
@@ -25,7 +27,8 @@ const (
 	panelHeight = 200
 	panelGap    = 60
 	plotWidth   = svgWidth - marginLeft - marginRight
-	svgHeight   = titleHeight + 3*(panelHeight+panelGap)
+	stripHeight = 16
+	svgHeight   = titleHeight + 3*(panelHeight+panelGap) + stripHeight + 50
 )
 
 // Colours of the series.
@@ -39,6 +42,40 @@ const (
 	colRetrans  = "#d62728"
 )
 
+// limitColors colours the limits in the strip under the panels.
+var limitColors = map[tcp.Limit]string{
+	tcp.LimitApplication:      "#c7c7c7",
+	tcp.LimitReceiverWindow:   "#e377c2",
+	tcp.LimitCongestionWindow: "#1f77b4",
+	tcp.LimitSendBuffer:       "#bcbd22",
+}
+
+// LimitRun is a stretch of the trace with one Limit.
+type LimitRun struct {
+	Start, End time.Duration
+	Limit      tcp.Limit
+}
+
+// LimitRuns returns the stretches of the trace by what limited the
+// sender (Sample.Limit from each sample to the next), LimitNone left
+// out.
+func (r Result) LimitRuns() []LimitRun {
+	var out []LimitRun
+	for i := 1; i < len(r.Samples); i++ {
+		a, b := r.Samples[i-1], r.Samples[i]
+		l := b.Limit
+		if l == tcp.LimitNone || b.Time == a.Time {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Limit == l && out[n-1].End == a.Time {
+			out[n-1].End = b.Time
+			continue
+		}
+		out = append(out, LimitRun{Start: a.Time, End: b.Time, Limit: l})
+	}
+	return out
+}
+
 // Goodput is the rate of data acknowledged in one interval of the trace.
 type Goodput struct {
 	Start, End time.Duration
@@ -47,8 +84,9 @@ type Goodput struct {
 }
 
 // Goodputs divides the trace into intervals of a round figure, about a
-// hundredth of its duration (at least a millisecond), and returns the
-// rate at which data was acknowledged in each.
+// hundredth of its duration (at least a millisecond; the last one ends
+// with the trace), and returns the rate at which data was acknowledged
+// in each.
 func (r Result) Goodputs() []Goodput {
 	if len(r.Samples) == 0 {
 		return nil
@@ -65,7 +103,9 @@ func (r Result) Goodputs() []Goodput {
 			acked = r.Samples[i].Acked
 			i++
 		}
-		out = append(out, Goodput{Start: t, End: t + width, Rate: float64(acked-last) * 8 / width.Seconds()})
+		// The last interval ends with the trace.
+		e := min(t+width, end)
+		out = append(out, Goodput{Start: t, End: e, Rate: float64(acked-last) * 8 / (e - t).Seconds()})
 	}
 	return out
 }
@@ -272,8 +312,8 @@ func WriteSVG(w io.Writer, r Result) error {
 		`.legend{fill:#fff;fill-opacity:0.85;stroke:#bbb}</style>` + "\n")
 	s.printf(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	c := r.Config
-	head := fmt.Sprintf("ustack trace: %d bytes, RTT %v, %s, loss %g, reorder %g, %s, SACK %t, seed %d",
-		c.Size, c.RTT, formatRate(float64(c.Bandwidth)), c.Loss, c.Reorder, c.CC, c.SACK, c.Seed)
+	head := fmt.Sprintf("ustack trace: %d bytes, RTT %v, %s, loss %g, reorder %g, %s, SACK %t, ECN %t, seed %d",
+		c.Size, c.RTT, formatRate(float64(c.Bandwidth)), c.Loss, c.Reorder, c.CC, c.SACK, c.ECN, c.Seed)
 	s.text(svgWidth/2, 20, "middle", "title", head)
 	s.text(svgWidth/2, 38, "middle", "label", fmt.Sprintf("%v; %d samples, %d segments retransmitted", r.Stream, len(r.Samples), lastRetransmits(r.Samples)))
 
@@ -330,6 +370,24 @@ func WriteSVG(w io.Writer, r Result) error {
 	s.printf("</g>\n")
 	s.legend(p, [2]string{colGoodput, "goodput"}, [2]string{colRetrans, "retransmission"})
 
+	// The strip: what limited the sender over time.
+	top := p.top + panelHeight + panelGap
+	s.text(marginLeft, top-6, "start", "title", "sending limited by")
+	s.printf(`<rect x="%d" y="%.1f" width="%d" height="%d" class="frame"/>`+"\n", marginLeft, top, plotWidth, stripHeight)
+	s.printf(`<g id="limits">` + "\n")
+	for _, run := range r.LimitRuns() {
+		x0, x1 := p.px(run.Start), p.px(run.End)
+		s.printf(`<rect x="%.1f" y="%.1f" width="%.2f" height="%d" fill="%s"><title>%s</title></rect>`+"\n",
+			x0, top, max(x1-x0, 0.1), stripHeight, limitColors[run.Limit], run.Limit)
+	}
+	s.printf("</g>\n")
+	x := float64(marginLeft + 170)
+	for _, l := range []tcp.Limit{tcp.LimitCongestionWindow, tcp.LimitReceiverWindow, tcp.LimitSendBuffer, tcp.LimitApplication} {
+		s.printf(`<rect x="%.1f" y="%.1f" width="12" height="10" fill="%s"/>`+"\n", x, top-16, limitColors[l])
+		s.text(x+16, top-7, "start", "label", l.String())
+		x += 140
+	}
+
 	s.printf("</svg>\n")
 	if s.err != nil {
 		return s.err
@@ -363,7 +421,7 @@ func formatRate(bps float64) string {
 // WriteCSV writes every sample as a CSV row, with a header line.
 func WriteCSV(w io.Writer, r Result) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"time_s", "cwnd_bytes", "ssthresh_bytes", "inflight_bytes", "srtt_ms", "rtt_sample_ms", "retransmits", "acked_bytes", "in_recovery"})
+	_ = cw.Write([]string{"time_s", "cwnd_bytes", "ssthresh_bytes", "inflight_bytes", "srtt_ms", "rtt_sample_ms", "retransmits", "acked_bytes", "in_recovery", "ecn_reduced", "limit"})
 	ms := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
 	}
@@ -372,7 +430,7 @@ func WriteCSV(w io.Writer, r Result) error {
 			strconv.FormatFloat(s.Time.Seconds(), 'f', 6, 64),
 			strconv.Itoa(s.Cwnd), strconv.Itoa(s.Ssthresh), strconv.Itoa(s.InFlight),
 			ms(s.SRTT), ms(s.RTTSample), strconv.Itoa(s.Retransmits),
-			strconv.FormatInt(s.Acked, 10), strconv.FormatBool(s.InRecovery),
+			strconv.FormatInt(s.Acked, 10), strconv.FormatBool(s.InRecovery), strconv.FormatBool(s.ECNReduced), s.Limit.String(),
 		})
 	}
 	cw.Flush()

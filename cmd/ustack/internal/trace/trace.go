@@ -40,6 +40,15 @@ type Config struct {
 	CC string
 	// SACK turns SACK (RFC 2018) on or off on both hosts.
 	SACK bool
+	// ECN turns ECN (RFC 3168) on on both hosts; MarkCEQueueBytes, if
+	// positive, has the bottleneck mark CE on ECN-capable data segments
+	// that find that many bytes queued (sim.Props.MarkCEQueueBytes).
+	ECN              bool
+	MarkCEQueueBytes int
+	// SndBuf and RcvBuf, if positive, fix the sender's send buffer
+	// and the receiver's receive buffer (bytes); zero leaves the
+	// stack's defaults.
+	SndBuf, RcvBuf int
 	// Seed seeds the simulation and the data.
 	Seed uint64
 	// TimeLimit bounds the virtual time; zero means an hour.
@@ -65,6 +74,13 @@ type Sample struct {
 	Acked int64
 	// InRecovery reports fast recovery.
 	InRecovery bool
+	// ECNReduced reports that the sender has reduced its window for an
+	// ECN-Echo at least once (RFC 3168 §6.1.2).
+	ECNReduced bool
+	// Limit is what limited the sender for most of the time since the
+	// sample before (tcp.Info's accounting; the previous sample's
+	// Limit if no time passed).
+	Limit tcp.Limit
 }
 
 // Result is the outcome of Run.
@@ -72,6 +88,9 @@ type Result struct {
 	Config  Config
 	Stream  sim.StreamResult
 	Samples []Sample
+	// Midway is the sender's tcp.Info when half of the data had been
+	// acknowledged: what limited the transfer then (Info.Why).
+	Midway tcp.Info
 }
 
 // Run runs the transfer and returns the samples of the sender's probe.
@@ -103,12 +122,17 @@ func Run(cfg Config) (Result, error) {
 		if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcp.SACKEnabledOption(cfg.SACK)); err != nil {
 			return Result{}, fmt.Errorf("SACK option: %w", err)
 		}
+		if cfg.ECN {
+			if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcp.ECNOn); err != nil {
+				return Result{}, fmt.Errorf("ECN option: %w", err)
+			}
+		}
 		if err := s.SetTransportProtocolOption(tcpip.TCPProtocolNumber, tcpip.CongestionControlOption(cfg.CC)); err != nil {
 			return Result{}, fmt.Errorf("congestion control %q: %w (available: %v)", cfg.CC, err, tcp.CongestionControls())
 		}
 	}
 	fwd := sim.Props{Delay: cfg.RTT / 2, Bandwidth: cfg.Bandwidth, QueueBytes: cfg.QueueBytes,
-		Loss: cfg.Loss, Reorder: cfg.Reorder, ReorderDelay: cfg.RTT / 4}
+		Loss: cfg.Loss, Reorder: cfg.Reorder, ReorderDelay: cfg.RTT / 4, MarkCEQueueBytes: cfg.MarkCEQueueBytes}
 	rev := sim.Props{Delay: cfg.RTT - cfg.RTT/2, Bandwidth: cfg.Bandwidth, QueueBytes: cfg.QueueBytes}
 	if _, err := n.Connect(snd, rcv, sim.LinkConfig{
 		AddrA: netip.MustParsePrefix("10.0.0.1/24"), AddrB: netip.MustParsePrefix("10.0.0.2/24"), AB: fwd, BA: rev,
@@ -120,6 +144,8 @@ func Run(cfg Config) (Result, error) {
 	start := n.Clock().NowMonotonic()
 	var base seqnum.Value
 	var haveBase bool
+	var prevChrono stack.TCPChronoState
+	limit := tcp.LimitNone
 	snd.Stack().AddTCPProbe(func(st stack.TCPEndpointState) {
 		if tcp.State(st.State) == tcp.StateSynSent {
 			return
@@ -134,7 +160,35 @@ func Run(cfg Config) (Result, error) {
 		if ss >= 1<<30 {
 			ss = -1
 		}
+		acked := min(int64(base.Size(s.SndUna)), cfg.Size)
+		if acked >= cfg.Size/2 && res.Midway.State == 0 && res.Midway.SndMSS == 0 {
+			// The probe runs outside the endpoint's lock: it may
+			// read the connection's Info.
+			for _, c := range tcp.Connections(snd.Stack()) {
+				if c.UniqueID == st.UniqueID {
+					res.Midway = c.Info
+				}
+			}
+		}
+		// The limit that took the most time since the last sample.
+		c, p := st.Chrono, prevChrono
+		best := time.Duration(0)
+		for _, d := range []struct {
+			l tcp.Limit
+			d time.Duration
+		}{
+			{tcp.LimitCongestionWindow, c.CongestionWindow - p.CongestionWindow},
+			{tcp.LimitReceiverWindow, c.ReceiverWindow - p.ReceiverWindow},
+			{tcp.LimitSendBuffer, c.SendBuffer - p.SendBuffer},
+			{tcp.LimitApplication, c.Application - p.Application},
+		} {
+			if d.d > best {
+				best, limit = d.d, d.l
+			}
+		}
+		prevChrono = c
 		res.Samples = append(res.Samples, Sample{
+			Limit:       limit,
 			Time:        st.SegTime.Sub(start),
 			Cwnd:        s.Cwnd,
 			Ssthresh:    ss,
@@ -142,11 +196,29 @@ func Run(cfg Config) (Result, error) {
 			SRTT:        s.SRTT,
 			RTTSample:   s.RTTSample,
 			Retransmits: s.Retransmits,
-			Acked:       min(int64(base.Size(s.SndUna)), cfg.Size),
+			Acked:       acked,
 			InRecovery:  s.FastRecovery.Active,
+			ECNReduced:  s.ECN.RecoverySet,
 		})
 	})
-	stream, err := sim.StartStream(snd, rcv, sim.StreamConfig{Port: 80, Size: cfg.Size, Seed: cfg.Seed})
+	newEP := func(h *sim.Host) (tcpip.Endpoint, error) {
+		ep, err := h.Stack().NewEndpoint(tcp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+		if err != nil {
+			return nil, err
+		}
+		if h == snd && cfg.SndBuf > 0 {
+			err = ep.SetSockOpt(tcpip.SendBufferSizeOption(cfg.SndBuf))
+		}
+		if h == rcv && cfg.RcvBuf > 0 {
+			// Set on the listener; the connection inherits it.
+			err = ep.SetSockOpt(tcpip.ReceiveBufferSizeOption(cfg.RcvBuf))
+		}
+		if err != nil {
+			ep.Close()
+		}
+		return ep, err
+	}
+	stream, err := sim.StartStream(snd, rcv, sim.StreamConfig{Port: 80, Size: cfg.Size, Seed: cfg.Seed, NewEndpoint: newEP})
 	if err != nil {
 		return Result{}, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // small is a transfer short enough for a unit test, long enough for
@@ -42,6 +44,9 @@ func TestRunSamples(t *testing.T) {
 	if last.Acked != small.Size || last.Retransmits == 0 || last.Ssthresh <= 0 {
 		t.Errorf("last sample: %+v; want all acknowledged, retransmissions and a finite ssthresh", last)
 	}
+	if m := r.Midway; m.SndMSS != 1448 || m.Cwnd <= 0 || m.Limit == tcp.LimitNone || m.BytesAcked < uint64(small.Size/2) {
+		t.Errorf("Info half-way: %+v", m)
+	}
 	var rtts int
 	for i := 1; i < len(r.Samples); i++ {
 		a, b := r.Samples[i-1], r.Samples[i]
@@ -70,6 +75,53 @@ func TestRunSamples(t *testing.T) {
 	}
 	if c.Stream.Duration >= r.Stream.Duration {
 		t.Errorf("without loss %v, with 2 %% loss %v", c.Stream.Duration, r.Stream.Duration)
+	}
+}
+
+// TestRunECN: with ECN and a bottleneck that marks CE above a queue
+// threshold, the window is reduced (a finite ssthresh) without a loss or
+// a retransmission.
+func TestRunECN(t *testing.T) {
+	cfg := small
+	cfg.Loss, cfg.Size, cfg.QueueBytes = 0, 1<<20, 256<<10
+	cfg.ECN, cfg.MarkCEQueueBytes = true, 16<<10
+	r := run(t, cfg)
+	last := r.Samples[len(r.Samples)-1]
+	if last.Retransmits != 0 || last.Ssthresh <= 0 || !last.ECNReduced {
+		t.Errorf("last sample %+v: want no retransmission, a finite ssthresh and a reduction for ECN", last)
+	}
+	cfg.MarkCEQueueBytes = 0
+	if last := run(t, cfg).Samples; last[len(last)-1].ECNReduced {
+		t.Error("a reduction for ECN without CE marks")
+	}
+}
+
+// TestLimitRuns: the strip of limits says the congestion window on a
+// lossy bottleneck, the send buffer with a 32 KiB send buffer and the
+// receiver's window with a 32 KiB receive buffer (100 Mbit/s × 20 ms
+// needs 250 KB).
+func TestLimitRuns(t *testing.T) {
+	for _, tc := range []struct {
+		sndBuf, rcvBuf int
+		want           tcp.Limit
+	}{{0, 0, tcp.LimitCongestionWindow}, {32 << 10, 0, tcp.LimitSendBuffer}, {0, 32 << 10, tcp.LimitReceiverWindow}} {
+		cfg := small
+		cfg.Size, cfg.Bandwidth, cfg.SndBuf, cfg.RcvBuf = 1<<20, 100e6, tc.sndBuf, tc.rcvBuf
+		if tc.want == tcp.LimitCongestionWindow {
+			cfg.Bandwidth = 10e6
+		} else {
+			cfg.Loss = 0
+		}
+		r := run(t, cfg)
+		var total time.Duration
+		by := map[tcp.Limit]time.Duration{}
+		for _, run := range r.LimitRuns() {
+			by[run.Limit] += run.End - run.Start
+			total += run.End - run.Start
+		}
+		if 10*by[tc.want] < 8*total {
+			t.Errorf("sndbuf %d, rcvbuf %d: limits %v, want mostly %v", tc.sndBuf, tc.rcvBuf, by, tc.want)
+		}
 	}
 }
 
@@ -176,11 +228,12 @@ func TestSVG(t *testing.T) {
 			t.Errorf("polyline %s: %d points, want %d", id, doc.polylines[id], n)
 		}
 	}
-	if doc.groups["rtt-samples"] != samples || doc.groups["retransmits"] != len(r.Retransmissions()) || len(r.Retransmissions()) == 0 {
-		t.Errorf("groups %v; want %d RTT samples, %d retransmission marks", doc.groups, samples, len(r.Retransmissions()))
+	if doc.groups["rtt-samples"] != samples || doc.groups["retransmits"] != len(r.Retransmissions()) || len(r.Retransmissions()) == 0 ||
+		doc.groups["limits"] != len(r.LimitRuns()) || len(r.LimitRuns()) == 0 {
+		t.Errorf("groups %v; want %d RTT samples, %d retransmission marks, %d limit runs", doc.groups, samples, len(r.Retransmissions()), len(r.LimitRuns()))
 	}
 	all := strings.Join(doc.texts, "\n")
-	for _, label := range []string{"time (s)", "KiB", "ms", "Mbit/s", "cwnd", "ssthresh", "bytes in flight", "smoothed RTT", "goodput", "retransmission", "newreno"} {
+	for _, label := range []string{"time (s)", "KiB", "ms", "Mbit/s", "cwnd", "ssthresh", "bytes in flight", "smoothed RTT", "goodput", "retransmission", "newreno", "sending limited by", "congestion-window"} {
 		if !strings.Contains(all, label) {
 			t.Errorf("no text %q in the SVG", label)
 		}
@@ -225,12 +278,12 @@ func TestThinned(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	cfg, svg, csvf, err := ParseArgs([]string{"-size", "2M", "-bw", "1.5G", "-rtt", "10ms", "-loss", "0", "-cc", "cubic", "-sack=false", "-seed", "9", "-queue", "64K", "-o", "x.svg", "-csv", "x.csv"}, io.Discard)
+	cfg, svg, csvf, err := ParseArgs([]string{"-size", "2M", "-bw", "1.5G", "-rtt", "10ms", "-loss", "0", "-cc", "cubic", "-sack=false", "-seed", "9", "-queue", "64K", "-sndbuf", "32K", "-rcvbuf", "1M", "-o", "x.svg", "-csv", "x.csv"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Size != 2<<20 || cfg.Bandwidth != 1.5e9 || cfg.RTT != 10*time.Millisecond || cfg.Loss != 0 || cfg.CC != "cubic" ||
-		cfg.SACK || cfg.Seed != 9 || cfg.QueueBytes != 64<<10 || svg != "x.svg" || csvf != "x.csv" {
+		cfg.SACK || cfg.Seed != 9 || cfg.QueueBytes != 64<<10 || cfg.SndBuf != 32<<10 || cfg.RcvBuf != 1<<20 || svg != "x.svg" || csvf != "x.csv" {
 		t.Errorf("ParseArgs = %+v, %q, %q", cfg, svg, csvf)
 	}
 	for _, bad := range [][]string{{"-size", "-1"}, {"-bw", "fast"}, {"extra"}} {
