@@ -497,6 +497,9 @@ func runIdle(r *runner) ([]Metric, error) {
 			s.Close()
 		}
 	}()
+	// The progress goroutine is the harness's, not one per connection:
+	// it runs at both counts.
+	r.startProgress(int64(n))
 	heap0, g0 := heapInuse(), runtime.NumGoroutine()
 	// One goroutine accepts every connection.
 	accepted := make(chan error, 1)
@@ -528,6 +531,7 @@ func runIdle(r *runner) ([]Metric, error) {
 	}
 	// The accepting goroutine has exited.
 	heap1, g1 := heapInuse(), runtime.NumGoroutine()
+	r.stopProgress()
 	return []Metric{
 		{"heap_inuse_per_conn", float64(int64(heap1)-int64(heap0)) / float64(n)},
 		{"goroutines_per_conn", float64(g1-g0) / float64(n)},
