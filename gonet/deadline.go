@@ -21,9 +21,13 @@ import (
 // and code written against package net, whose deadlines are wall-clock
 // times, and it is exempt from the rule that protocol code reads time from
 // the stack's Clock.
+//
+// The zero value is a deadline never set, ready to use. Its channel is made
+// on first use (the first call that may block, or the first set), so that
+// an idle connection carries none.
 type deadline struct {
 	mu    sync.Mutex
-	ch    chan struct{} // closed when the deadline passes; guarded by mu
+	ch    chan struct{} // closed when the deadline passes; nil until first needed; guarded by mu
 	done  bool          // ch is closed; guarded by mu
 	timer *time.Timer   // pending expiry, nil if none; guarded by mu
 	// gen counts the deadlines set, so that a timer callback that lost
@@ -32,7 +36,15 @@ type deadline struct {
 }
 
 func newDeadline() *deadline {
-	return &deadline{ch: make(chan struct{})}
+	return &deadline{}
+}
+
+// chLocked returns d.ch, making it first if needed. d.mu must be held.
+func (d *deadline) chLocked() chan struct{} {
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	return d.ch
 }
 
 // set moves the deadline to t: the zero Time means none, a time in the
@@ -56,7 +68,7 @@ func (d *deadline) set(t time.Time) {
 	}
 	wait := time.Until(t)
 	if wait <= 0 {
-		close(d.ch)
+		close(d.chLocked())
 		d.done = true
 		return
 	}
@@ -73,7 +85,7 @@ func (d *deadline) fire(gen uint64) {
 		return
 	}
 	d.timer = nil
-	close(d.ch)
+	close(d.chLocked())
 	d.done = true
 }
 
@@ -81,7 +93,7 @@ func (d *deadline) fire(gen uint64) {
 func (d *deadline) expired() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ch
+	return d.chLocked()
 }
 
 // passed reports whether the current deadline has passed.

@@ -41,8 +41,8 @@ type TCPConn struct {
 	laddr netip.AddrPort
 	raddr netip.AddrPort
 
-	readDeadline  *deadline
-	writeDeadline *deadline
+	readDeadline  deadline
+	writeDeadline deadline
 
 	// writeMu serialises Writes, so that the bytes of one Write are not
 	// interleaved with those of another when the endpoint takes them in
@@ -148,11 +148,9 @@ func connect(ctx context.Context, ep tcpip.Endpoint, ra tcpip.FullAddress) error
 // newTCPConn wraps the connected endpoint ep, whose peer is ra.
 func newTCPConn(ep tcpip.Endpoint, netProto tcpip.NetworkProtocolNumber, ra tcpip.FullAddress) *TCPConn {
 	c := &TCPConn{
-		ep:            ep,
-		netProto:      netProto,
-		readDeadline:  newDeadline(),
-		writeDeadline: newDeadline(),
-		closing:       make(chan struct{}),
+		ep:       ep,
+		netProto: netProto,
+		closing:  make(chan struct{}),
 	}
 	if la, err := ep.LocalAddress(); err == nil {
 		c.laddr = endpointAddr(la, netProto)

@@ -404,11 +404,7 @@ func (r *runner) begin(total int64) {
 	runtime.ReadMemStats(&ms)
 	r.mallocs0 = ms.Mallocs
 	r.cpu0 = processCPU()
-	r.total = total
-	if r.cfg.Progress != nil {
-		r.stop, r.exit = make(chan struct{}), make(chan struct{})
-		go r.progress()
-	}
+	r.startProgress(total)
 	if r.onBegin != nil {
 		r.onBegin()
 	}
@@ -423,6 +419,16 @@ func (r *runner) end() {
 	runtime.ReadMemStats(&ms)
 	r.mallocs = ms.Mallocs - r.mallocs0
 	r.stopProgress()
+}
+
+// startProgress starts the progress reports of a run of total units, if
+// the run has a Progress callback.
+func (r *runner) startProgress(total int64) {
+	r.total = total
+	if r.cfg.Progress != nil && r.stop == nil {
+		r.stop, r.exit = make(chan struct{}), make(chan struct{})
+		go r.progress()
+	}
 }
 
 func (r *runner) progress() {

@@ -33,6 +33,9 @@ var bulkWorkload = &Workload{
 		{Name: "gbps", Unit: "Gbit/s", HigherBetter: true},
 		{Name: "cpu_s_per_gib", Unit: "CPU-s/GiB"},
 		{Name: "allocs_per_mib", Unit: "allocs/MiB"},
+		// Not a target: a lossless link should see none, and a stack
+		// that overruns the link's queue shows it here.
+		{Name: "retransmits", Unit: "segments"},
 	},
 	run: runBulk,
 }
@@ -212,6 +215,8 @@ func runBulk(r *runner) ([]Metric, error) {
 	for i := range src {
 		src[i] = byte(i)
 	}
+	var c0 Counters
+	r.onBegin = func() { c0 = r.pair.Counters() }
 	n, err := r.stream(src, total, nil)
 	if err != nil {
 		return nil, err
@@ -219,10 +224,12 @@ func runBulk(r *runner) ([]Metric, error) {
 	if n != total {
 		return nil, fmt.Errorf("server read %d bytes, client sent %d", n, total)
 	}
+	c1 := r.pair.Counters()
 	return []Metric{
 		{"gbps", float64(n) * 8 / r.elapsed.Seconds() / 1e9},
 		{"cpu_s_per_gib", r.cpu.Seconds() / (float64(n) / gib)},
 		{"allocs_per_mib", float64(r.mallocs) / (float64(n) / mib)},
+		{"retransmits", float64(c1.Retransmits - c0.Retransmits)},
 	}, nil
 }
 
@@ -490,6 +497,9 @@ func runIdle(r *runner) ([]Metric, error) {
 			s.Close()
 		}
 	}()
+	// The progress goroutine is the harness's, not one per connection:
+	// it runs at both counts.
+	r.startProgress(int64(n))
 	heap0, g0 := heapInuse(), runtime.NumGoroutine()
 	// One goroutine accepts every connection.
 	accepted := make(chan error, 1)
@@ -521,6 +531,7 @@ func runIdle(r *runner) ([]Metric, error) {
 	}
 	// The accepting goroutine has exited.
 	heap1, g1 := heapInuse(), runtime.NumGoroutine()
+	r.stopProgress()
 	return []Metric{
 		{"heap_inuse_per_conn", float64(int64(heap1)-int64(heap0)) / float64(n)},
 		{"goroutines_per_conn", float64(g1-g0) / float64(n)},

@@ -138,9 +138,62 @@ type portTupleKey struct {
 
 // portBucket holds the reservations of one portKey.
 type portBucket struct {
-	bound  []portRes                  // non-TupleOnly reservations
-	tuples map[portTupleKey][]portRes // TupleOnly reservations
-	ntuple int                        // number of entries in tuples' slices
+	bound []portRes // non-TupleOnly reservations
+	// The TupleOnly reservations by key: those of a single key (the
+	// usual case, an ephemeral port of one connection) in oneKey and
+	// one, without a map, and those of several keys in tuples (one is
+	// then empty).
+	oneKey portTupleKey
+	one    []portRes
+	tuples map[portTupleKey][]portRes
+	ntuple int // number of TupleOnly reservations
+}
+
+// tuple returns the TupleOnly reservations of key k.
+func (b *portBucket) tuple(k portTupleKey) []portRes {
+	if b.tuples != nil {
+		return b.tuples[k]
+	}
+	if len(b.one) > 0 && b.oneKey == k {
+		return b.one
+	}
+	return nil
+}
+
+// setTuple makes rs the TupleOnly reservations of key k, moving to the map
+// when a second key appears. A map with one key left stays a map: a port
+// shared by several connections tends to stay shared.
+func (b *portBucket) setTuple(k portTupleKey, rs []portRes) {
+	switch {
+	case b.tuples != nil:
+		if len(rs) == 0 {
+			delete(b.tuples, k)
+		} else {
+			b.tuples[k] = rs
+		}
+	case len(b.one) == 0 || b.oneKey == k:
+		b.oneKey, b.one = k, rs
+		if len(rs) == 0 {
+			b.oneKey, b.one = portTupleKey{}, nil
+		}
+	case len(rs) > 0:
+		b.tuples = map[portTupleKey][]portRes{b.oneKey: b.one, k: rs}
+		b.oneKey, b.one = portTupleKey{}, nil
+	}
+}
+
+// allTuples calls f with the TupleOnly reservations of each key until f
+// returns true, and reports whether it did.
+func (b *portBucket) allTuples(f func(rs []portRes) bool) bool {
+	if b.tuples == nil {
+		return len(b.one) > 0 && f(b.one)
+	}
+	for _, rs := range b.tuples {
+		if f(rs) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewPortManager returns a port manager with the default ephemeral range.
@@ -437,22 +490,23 @@ func (b *portBucket) conflicts(r *portRes) bool {
 		// from an overlapping local address conflicts: look those
 		// up instead of scanning every connection of the port.
 		for _, k := range [2]portTupleKey{{r.addr, r.dest}, {netip.Addr{}, r.dest}} {
-			for i := range b.tuples[k] {
-				if portConflict(r, &b.tuples[k][i]) {
+			rs := b.tuple(k)
+			for i := range rs {
+				if portConflict(r, &rs[i]) {
 					return true
 				}
 			}
 		}
 		return false
 	}
-	for _, rs := range b.tuples {
+	return b.allTuples(func(rs []portRes) bool {
 		for i := range rs {
 			if portConflict(r, &rs[i]) {
 				return true
 			}
 		}
-	}
-	return false
+		return false
+	})
 }
 
 // add records r in b, or counts one more reference to an identical
@@ -462,14 +516,12 @@ func (b *portBucket) add(r *portRes) {
 		b.bound = portAddTo(b.bound, r)
 		return
 	}
-	if b.tuples == nil {
-		b.tuples = make(map[portTupleKey][]portRes)
-	}
 	k := portTupleKey{r.addr, r.dest}
-	rs := b.tuples[k]
+	rs := b.tuple(k)
 	n := len(rs)
-	b.tuples[k] = portAddTo(rs, r)
-	if len(b.tuples[k]) > n {
+	rs = portAddTo(rs, r)
+	b.setTuple(k, rs)
+	if len(rs) > n {
 		b.ntuple++
 	}
 }
@@ -481,8 +533,8 @@ func (b *portBucket) release(r *portRes) {
 		return
 	}
 	k := portTupleKey{r.addr, r.dest}
-	rs, ok := b.tuples[k]
-	if !ok {
+	rs := b.tuple(k)
+	if len(rs) == 0 {
 		return
 	}
 	n := len(rs)
@@ -490,11 +542,7 @@ func (b *portBucket) release(r *portRes) {
 	if len(rs) < n {
 		b.ntuple--
 	}
-	if len(rs) == 0 {
-		delete(b.tuples, k)
-	} else {
-		b.tuples[k] = rs
-	}
+	b.setTuple(k, rs)
 }
 
 // portAddTo adds r to rs, as one more reference if rs holds an identical

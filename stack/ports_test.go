@@ -579,3 +579,52 @@ func TestReplacePort(t *testing.T) {
 		t.Fatalf("%d buckets left", n)
 	}
 }
+
+// TestPortTuplesOneToMany walks a port's connected (TupleOnly)
+// reservations from one key, kept without a map, to several and back:
+// each reservation must keep conflicting with its own 4-tuple and stop
+// once released, whichever form holds it.
+func TestPortTuplesOneToMany(t *testing.T) {
+	pm := NewPortManager(1, nil)
+	local := netip.MustParseAddr("10.0.0.1")
+	dests := []netip.AddrPort{
+		netip.MustParseAddrPort("10.0.0.2:443"),
+		netip.MustParseAddrPort("10.0.0.3:443"),
+		netip.MustParseAddrPort("10.0.0.4:443"),
+	}
+	const port = 40000
+	reserve := func(d netip.AddrPort) error {
+		_, err := pm.ReservePort(portV4, 6, local, port, portTuple, 0, d, nil)
+		return err
+	}
+	release := func(d netip.AddrPort) { pm.ReleasePort(portV4, 6, local, port, portTuple, 0, d) }
+	free := func(d netip.AddrPort) bool { return pm.IsPortAvailable(portV4, 6, local, port, portTuple, 0, d) }
+	for i, d := range dests {
+		if err := reserve(d); err != nil {
+			t.Fatalf("reserve %v: %v", d, err)
+		}
+		for j, e := range dests {
+			if want := j > i; free(e) != want {
+				t.Errorf("after reserving %d: %v available = %v, want %v", i+1, e, !want, want)
+			}
+		}
+		if err := reserve(d); err == nil {
+			t.Errorf("second reservation of %v succeeded", d)
+		}
+	}
+	// Release in another order, through the map and back to one key.
+	for n, i := range []int{1, 0, 2} {
+		release(dests[i])
+		if !free(dests[i]) {
+			t.Errorf("%v still taken after release", dests[i])
+		}
+		if n < 2 && free(dests[2]) {
+			t.Errorf("%v free while still reserved", dests[2])
+		}
+	}
+	for _, d := range dests {
+		if err := reserve(d); err != nil {
+			t.Errorf("reserve %v again: %v", d, err)
+		}
+	}
+}

@@ -52,13 +52,10 @@ func (c *capture) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *buffe
 // rawPeer is a TCP peer at addrPeer that the benchmark drives by hand:
 // it builds each segment in place in one reusable IP packet.
 type rawPeer struct {
-	hub        *testnet.Hub
-	cap        *capture
-	port, dst  uint16
-	pkt        []byte // IPv4 header, TCP header (with an MSS option) and payload
-	ipLen      int
-	opts       []byte
-	nxt, acked seqnum.Value
+	hub       *testnet.Hub
+	cap       *capture
+	port, dst uint16
+	pkt       []byte // IPv4 header, TCP header (with an MSS option) and payload
 }
 
 // benchHost returns a hub and stack A (addrA, bare IP) with a capture port.
