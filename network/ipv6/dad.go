@@ -32,11 +32,11 @@ type ndpState struct {
 	rsTimer tcpip.Timer // guarded by mu; nil: not soliciting
 	rsLeft  int         // guarded by mu
 
-	routers map[netip.Addr]*ndpRouter       // guarded by mu: Default Router List
-	onLink  map[netip.Prefix]*ndpTimed      // guarded by mu: Prefix List
-	offLink map[offLinkKey]*ndpRouteInfo    // guarded by mu: RFC 4191 routes
-	slaac   map[netip.Prefix]*slaacPrefix   // guarded by mu
-	owned   map[netip.Addr]*slaacAddr       // guarded by mu: SLAAC addresses by address
+	routers map[netip.Addr]*ndpRouter          // guarded by mu: Default Router List
+	onLink  map[netip.Prefix]*ndpTimed         // guarded by mu: Prefix List
+	offLink map[offLinkKey]*ndpRouteInfo       // guarded by mu: RFC 4191 routes
+	slaac   map[netip.Prefix]*slaacPrefix      // guarded by mu
+	owned   map[netip.Addr]*slaacAddr          // guarded by mu: SLAAC addresses by address
 	dhcp    stack.DHCPv6ConfigurationFromNDPRA // guarded by mu
 
 	adv advertiser // guarded by mu

@@ -259,4 +259,3 @@ func (e *endpoint) isTentative(addr netip.Addr) bool {
 	}
 	return false
 }
-
