@@ -75,11 +75,13 @@ func (e *endpoint) Enable() error {
 	if e.enabled.Swap(true) {
 		return nil
 	}
+	// Groups and tentative addresses from before; then the link-local
+	// address, whose group and DAD start as it is added.
+	e.restartDAD()
+	e.mldEnable()
 	if e.p.autoGenLinkLocal.Load() {
 		e.autoGenLinkLocal()
 	}
-	e.restartDAD()
-	e.mldEnable()
 	e.startRouterSolicitation()
 	e.updateAdvertising()
 	return nil
