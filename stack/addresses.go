@@ -124,8 +124,9 @@ func directedBroadcast(p netip.Prefix) netip.Addr {
 // primary chooses the source address for a packet to remote: among the
 // usable primary candidates, one of the destination's scope (RFC 6724 §5
 // rule 2: a link-local source for a link-local destination, a wider one
-// otherwise), then one whose subnet holds remote, then any, and deprecated
-// addresses only when nothing else remains (rule 3, in its simplest form).
+// otherwise), then a preferred (not deprecated) one over a deprecated one
+// (rule 3, which ranks above rule 8's longest match), then one whose subnet
+// holds remote, then any.
 func (t *addressTable) primary(proto tcpip.NetworkProtocolNumber, remote netip.Addr) (netip.Prefix, bool) {
 	best, bestScore := netip.Prefix{}, -1
 	remoteLinkScope := remote.Is6() && (remote.IsLinkLocalUnicast() || remote.IsLinkLocalMulticast() || remote.IsInterfaceLocalMulticast())
@@ -138,10 +139,10 @@ func (t *addressTable) primary(proto tcpip.NetworkProtocolNumber, remote netip.A
 			score += 8
 		}
 		if !a.Properties.Deprecated {
-			score += 2
+			score += 4
 		}
 		if remote.IsValid() && a.Address.Masked().Contains(remote) {
-			score += 4
+			score += 2
 		}
 		if score > bestScore {
 			best, bestScore = a.Address, score

@@ -61,6 +61,20 @@ type Options struct {
 	// the zero value means DefaultNUDConfig. Invalid fields are replaced
 	// by their defaults.
 	NUDConfig NUDConfig
+
+	// NDPConfigs is the NDP configuration new NICs start with (DAD,
+	// router solicitation, router advertisement processing, SLAAC,
+	// router advertising). Its zero value turns all of them off, as in
+	// gVisor; DefaultNDPConfigurations has the RFC 4861/4862 defaults.
+	// Invalid values are replaced by their defaults.
+	NDPConfigs NDPConfigurations
+
+	// NDPDisp receives NDP and autoconfiguration events; nil: none.
+	NDPDisp NDPDispatcher
+
+	// OpaqueIIDOpts selects RFC 7217 opaque interface identifiers for
+	// the addresses the stack forms.
+	OpaqueIIDOpts OpaqueInterfaceIdentifierOptions
 }
 
 // Stack is a TCP/IP stack: NICs, protocols and endpoints sharing one set of
@@ -74,6 +88,9 @@ type Stack struct {
 	nextID      atomic.Uint64
 	seed        uint32
 	nudConfig   NUDConfig
+	ndpConfigs  NDPConfigurations
+	ndpDisp     NDPDispatcher
+	opaqueIID   OpaqueInterfaceIdentifierOptions
 
 	randMu sync.Mutex
 	rand   *rand.Rand // guarded by randMu
@@ -168,6 +185,9 @@ func New(opts Options) *Stack {
 		rawFactory:         opts.RawFactory,
 		uniqueID:           opts.UniqueID,
 		nudConfig:          opts.NUDConfig.Validated(),
+		ndpConfigs:         opts.NDPConfigs.Validated(),
+		ndpDisp:            opts.NDPDisp,
+		opaqueIID:          opts.OpaqueIIDOpts,
 		rand:               newRandSource(opts.RandSource),
 		networkProtocols:   make(map[tcpip.NetworkProtocolNumber]NetworkProtocol),
 		transportProtocols: make(map[tcpip.TransportProtocolNumber]*transportProtocol),

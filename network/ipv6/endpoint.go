@@ -40,6 +40,15 @@ type endpoint struct {
 
 	enabled atomic.Bool
 
+	// curHopLimit, if not 0, is the Cur Hop Limit of the last Router
+	// Advertisement (RFC 4861 §6.3.4); linkMTU, if not 0, its MTU
+	// option.
+	curHopLimit atomic.Uint32
+	linkMTU     atomic.Uint32
+
+	ndp ndpState
+	mld mldState
+
 	groups struct {
 		mu sync.Mutex
 		// members counts the joins of each group: JoinGroup calls and
@@ -58,19 +67,23 @@ var (
 // forms its link-local address (RFC 4862 §5.3: when the interface becomes
 // enabled) if AutoGenLinkLocalOption is on.
 //
-// This is where a host would start soliciting routers (RFC 4861 §6.3.7)
-// once its link-local address is no longer tentative, and where MLD would
-// report the groups already joined (RFC 3810 §6.1): the hooks
-// startRouterSolicitation and mldEnable.
+// Addresses still tentative start duplicate address detection (RFC 4862
+// §5.4), MLD reports the groups already joined (RFC 3810 §6.1), a host
+// starts soliciting routers (RFC 4861 §6.3.7) and an advertising router
+// starts advertising (§6.2.2).
 func (e *endpoint) Enable() error {
 	if e.enabled.Swap(true) {
 		return nil
 	}
+	// Groups and tentative addresses from before; then the link-local
+	// address, whose group and DAD start as it is added.
+	e.restartDAD()
+	e.mldEnable()
 	if e.p.autoGenLinkLocal.Load() {
 		e.autoGenLinkLocal()
 	}
-	e.mldEnable()
 	e.startRouterSolicitation()
+	e.updateAdvertising()
 	return nil
 }
 
@@ -88,18 +101,36 @@ func (e *endpoint) autoGenLinkLocal() {
 			return
 		}
 	}
-	ll := header.LinkLocalAddrFromMAC(mac)
-	// RFC 4862 §5.3: the link-local prefix is fe80::/64.
-	pa := tcpip.ProtocolAddress{Protocol: tcpip.IPv6ProtocolNumber, Address: netip.PrefixFrom(ll, 64)}
-	_ = e.p.s.AddProtocolAddress(e.nic.ID(), pa, stack.AddressProperties{})
+	// RFC 4862 §5.3: the link-local prefix is fe80::/64; the identifier
+	// is RFC 7217 opaque when the stack is configured for it.
+	ll := netip.PrefixFrom(header.LinkLocalAddrFromMAC(mac), 64)
+	var counter uint8
+	if iid, ok := e.stableIID(ll, &counter); ok {
+		ll = netip.PrefixFrom(withIID(ll, iid), 64)
+	}
+	pa := tcpip.ProtocolAddress{Protocol: tcpip.IPv6ProtocolNumber, Address: ll}
+	_ = e.p.s.AddProtocolAddress(e.nic.ID(), pa, stack.AddressProperties{Tentative: true})
 }
 
 // Disable implements stack.NetworkEndpoint: memberships are kept for the
-// next Enable.
-func (e *endpoint) Disable() { e.enabled.Store(false) }
+// next Enable, tentative addresses stay tentative (DAD starts again at
+// Enable), and soliciting, advertising and MLD timers stop.
+func (e *endpoint) Disable() {
+	e.enabled.Store(false)
+	e.stopDADTimers()
+	e.ndp.mu.Lock()
+	e.stopRouterSolicitationLocked()
+	e.stopAdvertisingLocked()
+	e.ndp.mu.Unlock()
+	e.stopMLDTimers()
+}
 
-// Close implements stack.NetworkEndpoint.
-func (e *endpoint) Close() { e.enabled.Store(false) }
+// Close implements stack.NetworkEndpoint: every timer stops.
+func (e *endpoint) Close() {
+	e.enabled.Store(false)
+	e.stopNDPTimers()
+	e.stopMLDTimers()
+}
 
 // MaxHeaderLength implements stack.NetworkEndpoint: the link's headers,
 // the fixed header and room for a fragment header.
@@ -112,6 +143,10 @@ func (e *endpoint) MaxHeaderLength() int {
 // IPv6 at all: MTU is 0 for it, and nothing is sent.
 func (e *endpoint) MTU() uint32 {
 	mtu := e.nic.MTU()
+	if l := e.linkMTU.Load(); l != 0 && l < mtu {
+		// RFC 4861 §6.3.4: a router's MTU option.
+		mtu = l
+	}
 	if mtu < header.IPv6MinimumMTU {
 		return 0
 	}
@@ -120,8 +155,8 @@ func (e *endpoint) MTU() uint32 {
 
 // AddressAdded implements stack.NetworkEndpoint: the NIC joins the
 // solicited-node group of a new address (RFC 4861 §7.2.1), so that
-// neighbours can resolve it. Duplicate address detection (RFC 4862 §5.4)
-// would start here: the startDAD hook.
+// neighbours can resolve it, and duplicate address detection starts (RFC
+// 4862 §5.4).
 func (e *endpoint) AddressAdded(addr netip.Prefix) {
 	a := addr.Addr()
 	if !a.Is6() || a.Is4In6() {
@@ -137,6 +172,8 @@ func (e *endpoint) AddressRemoved(addr netip.Prefix) {
 	if !a.Is6() || a.Is4In6() {
 		return
 	}
+	e.dadAbort(a)
+	e.slaacAddrRemoved(a)
 	e.leaveGroup(header.SolicitedNodeAddr(a))
 }
 
@@ -224,27 +261,3 @@ func (e *endpoint) isTentative(addr netip.Addr) bool {
 	}
 	return false
 }
-
-// Hooks for the parts of RFC 4861, RFC 4862 and RFC 3810 built on top of
-// address resolution. Each is a no-op until that part exists.
-
-// startDAD is where duplicate address detection of a new address begins
-// (RFC 4862 §5.4: the address is tentative while DupAddrDetectTransmits
-// solicitations from :: go unanswered). Addresses are added usable today.
-func (e *endpoint) startDAD(netip.Addr) {}
-
-// dadConflict is told that a solicitation or an advertisement showed that
-// another node uses addr, one of ours (tentative: RFC 4862 §5.4.3,
-// §5.4.4; assigned: RFC 5227-like defence is not specified for IPv6).
-func (e *endpoint) dadConflict(netip.Addr) {}
-
-// startRouterSolicitation is where a host begins soliciting routers
-// (RFC 4861 §6.3.7) when the NIC comes up.
-func (e *endpoint) startRouterSolicitation() {}
-
-// mldEnable, mldJoined and mldLeft are where MLD (RFC 3810 §6.1, RFC 2710
-// §4) reports memberships: when the NIC comes up, on the first join of a
-// group and on the last leave.
-func (e *endpoint) mldEnable()           {}
-func (e *endpoint) mldJoined(netip.Addr) {}
-func (e *endpoint) mldLeft(netip.Addr)   {}

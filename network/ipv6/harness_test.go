@@ -76,6 +76,10 @@ type stackOpts struct {
 	// noLinkLocal turns off link-local address generation.
 	noLinkLocal bool
 	raw         stack.RawFactory
+	// ndp, ndpDisp and opaque are the NDP options of the stack.
+	ndp     stack.NDPConfigurations
+	ndpDisp stack.NDPDispatcher
+	opaque  stack.OpaqueInterfaceIdentifierOptions
 }
 
 func (n *testNet) newStack(o stackOpts) *stack.Stack {
@@ -85,6 +89,9 @@ func (n *testNet) newStack(o stackOpts) *stack.Stack {
 		Clock:              n.clock,
 		HandleLocal:        o.handleLocal,
 		RawFactory:         o.raw,
+		NDPConfigs:         o.ndp,
+		NDPDisp:            o.ndpDisp,
+		OpaqueIIDOpts:      o.opaque,
 	})
 	if o.noLinkLocal {
 		if err := s.SetNetworkProtocolOption(ipv6Proto, ipv6.AutoGenLinkLocalOption(false)); err != nil {

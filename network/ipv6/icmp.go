@@ -84,25 +84,6 @@ func icmpCount(m *tcpip.ICMPv6Messages, t header.ICMPv6Type) {
 	}
 }
 
-// handleMLD is where MLD messages (RFC 2710, RFC 3810) are processed; for
-// now they only go to raw endpoints. pos.routerAlert tells whether the
-// Router Alert option RFC 3810 §5 requires was present.
-func (e *endpoint) handleMLD(pkt *buffer.Packet, typ header.ICMPv6Type, info stack.NetworkPacketInfo, pos chainPos) {
-	m := &e.p.stats.MLD.Received
-	switch typ {
-	case header.ICMPv6MLDQuery:
-		m.Query.Inc()
-	case header.ICMPv6MLDv1Report:
-		m.V1Report.Inc()
-	case header.ICMPv6MLDv1Done:
-		m.V1Done.Inc()
-	case header.ICMPv6MLDv2Report:
-		m.V2Report.Inc()
-	}
-	_ = pos.routerAlert
-	e.deliverToTransport(pkt, info)
-}
-
 // handleEcho answers an echo request (RFC 4443 §4.1, §4.2) and then hands
 // it to the transport dispatcher for raw endpoints. It owns pkt.
 func (e *endpoint) handleEcho(pkt *buffer.Packet, info stack.NetworkPacketInfo) {

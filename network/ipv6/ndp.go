@@ -151,7 +151,9 @@ func (e *endpoint) handleNeighborSolicit(ns header.NDPNeighborSolicit, info stac
 		// address means another node is doing DAD for it too; one
 		// from a unicast source is someone resolving it, which we
 		// do not answer while tentative.
-		if dad {
+		// RFC 7527 §4.2: our own solicitation looped back carries
+		// our nonce and is no conflict.
+		if dad && !e.ownDADNonce(target, ns.Options()) {
 			st.NDPDuplicateAddress.Inc()
 			e.dadConflict(target)
 		}
@@ -263,10 +265,9 @@ func (e *endpoint) handleNeighborAdvert(na header.NDPNeighborAdvert, info stack.
 	return true
 }
 
-// handleRouterSolicit is where a router answers a Router Solicitation
-// (RFC 4861 §6.2.6). A host silently discards them (RFC 4861 §6.2.6); a
-// router does not send advertisements yet. It reports whether the message
-// is valid.
+// handleRouterSolicit answers a Router Solicitation at an advertising
+// router (RFC 4861 §6.2.6). A host silently discards them (§6.2.6). It
+// reports whether the message is valid.
 func (e *endpoint) handleRouterSolicit(rs header.NDPRouterSolicit, info stack.NetworkPacketInfo) bool {
 	st := &e.p.stats.ICMPv6
 	// RFC 4861 §6.1.1: from :: no source link-layer address option.
@@ -276,22 +277,18 @@ func (e *endpoint) handleRouterSolicit(rs header.NDPRouterSolicit, info stack.Ne
 	}
 	if !e.p.s.Forwarding(tcpip.IPv6ProtocolNumber) {
 		st.RouterOnlyAtHost.Inc()
+		return true
 	}
+	// RFC 4861 §6.2.6: a solicitation with a source link-layer address
+	// updates the solicitor's entry (STALE).
+	if sll, ok := linkAddrOption(rs.Options(), header.NDPOptionSourceLinkLayerAddress); ok && sll.IsUnicast() {
+		if c := e.nic.Neighbors(tcpip.IPv6ProtocolNumber); c != nil {
+			c.HandleProbe(info.Source, sll)
+		}
+	}
+	e.answerRouterSolicit()
 	return true
 }
-
-// handleRouterAdvert is where a host learns routers, prefixes and link
-// parameters from a Router Advertisement (RFC 4861 §6.3.4) and forms
-// addresses (RFC 4862 §5.5). It does nothing yet.
-func (e *endpoint) handleRouterAdvert(header.NDPRouterAdvert, stack.NetworkPacketInfo) {}
-
-// handleRedirect is where a host updates its destination cache from a
-// Redirect (RFC 4861 §8.3). It does nothing yet.
-func (e *endpoint) handleRedirect(header.NDPRedirect, stack.NetworkPacketInfo) {}
-
-// routerFlagCleared is told that the neighbour at addr stopped being a
-// router (RFC 4861 §7.2.5): where the Default Router List drops it.
-func (e *endpoint) routerFlagCleared(netip.Addr) {}
 
 // ResolvedProtocol implements stack.LinkAddressResolver.
 func (e *endpoint) ResolvedProtocol() tcpip.NetworkProtocolNumber { return tcpip.IPv6ProtocolNumber }

@@ -40,6 +40,10 @@ func (e *endpoint) writePacket(r *stack.Route, hp *ipv6HeaderParams, pkt *buffer
 			hp.hopLimit = DefaultMulticastHopLimit
 		} else {
 			hp.hopLimit = uint8(e.p.defaultHopLimit.Load())
+			if h := e.curHopLimit.Load(); h != 0 {
+				// RFC 4861 §6.3.4: the router's Cur Hop Limit.
+				hp.hopLimit = uint8(h)
+			}
 		}
 	}
 	if err := e.addHeader(pkt, hp); err != nil {

@@ -34,6 +34,7 @@
 package ipv6
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +113,7 @@ type protocol struct {
 	defaultHopLimit    atomic.Uint32
 	autoGenLinkLocal   atomic.Bool
 	echoMulticastReply atomic.Bool
+	mld                atomic.Pointer[MLDOption]
 
 	frags *reassembler
 	pmtu  pmtuCache
@@ -124,6 +126,7 @@ func NewProtocol(s *stack.Stack) stack.NetworkProtocol {
 	p.defaultHopLimit.Store(DefaultHopLimit)
 	p.autoGenLinkLocal.Store(true)
 	p.echoMulticastReply.Store(true)
+	p.mld.Store(&MLDOption{})
 	p.frags = newReassembler(s.Clock(), &p.stats.IPv6)
 	p.pmtu.init(s.Clock())
 	return p
@@ -136,6 +139,8 @@ func (p *protocol) Number() tcpip.NetworkProtocolNumber { return tcpip.IPv6Proto
 func (p *protocol) NewEndpoint(nic stack.NetworkInterface, d stack.TransportDispatcher) stack.NetworkEndpoint {
 	e := &endpoint{p: p, nic: nic, d: d}
 	e.groups.members = make(map[[16]byte]int)
+	e.mld.pending = make(map[netip.Addr]*mldPending)
+	e.initNDP()
 	return e
 }
 
@@ -167,6 +172,8 @@ func (p *protocol) SetOption(opt any) error {
 		p.autoGenLinkLocal.Store(bool(o))
 	case EchoMulticastReplyOption:
 		p.echoMulticastReply.Store(bool(o))
+	case MLDOption:
+		p.mld.Store(&o)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -189,6 +196,8 @@ func (p *protocol) Option(opt any) error {
 		*o = AutoGenLinkLocalOption(p.autoGenLinkLocal.Load())
 	case *EchoMulticastReplyOption:
 		*o = EchoMulticastReplyOption(p.echoMulticastReply.Load())
+	case *MLDOption:
+		*o = *p.mld.Load()
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
