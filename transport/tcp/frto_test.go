@@ -7,6 +7,7 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/seqnum"
 	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // fireRTO runs the endpoint's next timer (the retransmission timer) and
@@ -40,6 +41,8 @@ func sentOffsets(e *env, base seqnum.Value) []int {
 // segment's sequence number and the Info before the timeout.
 func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int) {
 	t.Helper()
+	// The timeout itself is under test: no tail loss probe first.
+	tcp.DisableTLP(e.a)
 	write(t, ep, make([]byte, 14*mss))
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum
@@ -233,6 +236,7 @@ func ackTS(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []int {
 // TSval of the originals and the Info before anything was lost.
 func tsStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
 	t.Helper()
+	tcp.DisableTLP(p.e.a) // as frtoStart
 	write(t, ep, make([]byte, 14*tsPeerMSS))
 	segs := p.expect(10)
 	return segs[0].f.SeqNum, segs[0].opts.TSVal, info(t, ep).Ssthresh
