@@ -87,15 +87,20 @@
 //     with L = 1, HyStart++ of RFC 9406 in the initial slow start) behind
 //     the CongestionControl interface; RegisterCongestionControl adds
 //     others.
+//   - Loss recovery with SACK: RFC 6675 (pipe, NextSeg, rescue
+//     retransmission; sack.go) on per-segment transmit records, with
+//     RACK-TLP loss detection (RFC 8985: time-based marks with a
+//     reordering window adapted by D-SACK, the reordering timer, tail
+//     loss probes; rack.go, tlp.go) beside the DupThresh rule until
+//     reordering is seen, and proportional rate reduction (RFC 6937,
+//     PRR-SSRB, prr.go) setting the window during recovery. D-SACKs (RFC
+//     2883) are sent and received, and a fast retransmit they show
+//     spurious is undone (RFC 3708, RFC 4015's response, without
+//     DupThresh adaptation). Without SACK, RFC 6582 NewReno.
 //
 // # Not implemented
 //
-// With SACK, loss recovery is RFC 6675's (pipe, NextSeg, rescue
-// retransmission; sack.go) with NewReno's window rules and no RFC 6937
-// PRR; D-SACKs (RFC 2883) are sent and received, and a fast retransmit
-// they show spurious is undone (RFC 3708, RFC 4015's response, without
-// DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
-// retransmission or a lost tail waits for the RTO. No AccECN (RFC 9768),
+// No AccECN (RFC 9768),
 // urgent data, TCP Fast Open, MD5/AO; a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.
