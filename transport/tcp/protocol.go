@@ -87,6 +87,14 @@
 //     with L = 1, HyStart++ of RFC 9406 in the initial slow start) behind
 //     the CongestionControl interface; RegisterCongestionControl adds
 //     others; CUBIC (RFC 9438) is registered as "cubic".
+//   - Loss recovery with SACK: RFC 6675 (pipe, NextSeg, rescue
+//     retransmission; sack.go) on per-segment transmit records, with
+//     RACK-TLP loss detection (RFC 8985: time-based marks with a
+//     reordering window adapted by D-SACK, the reordering timer, tail
+//     loss probes; rack.go, tlp.go) beside the DupThresh rule until
+//     reordering is seen, and proportional rate reduction (RFC 6937,
+//     PRR-SSRB, prr.go) setting the window during recovery. D-SACKs (RFC
+//     2883) are sent and received. Without SACK, RFC 6582 NewReno.
 //   - ECN (RFC 3168, ecn.go): ECNOption, by default accepted when a
 //     SYN asks for it and not asked for (Linux's tcp_ecn=2); new data is
 //     sent ECT(0); ECE halves the window at most once per window of data.
@@ -100,14 +108,9 @@
 //
 // # Not implemented
 //
-// With SACK, loss recovery is RFC 6675's (pipe, NextSeg, rescue
-// retransmission; sack.go) with NewReno's window rules and no RFC 6937
-// PRR; D-SACKs (RFC 2883) are sent and received, and a fast retransmit
-// they show spurious is undone (RFC 3708, RFC 4015's response, without
-// DupThresh adaptation). There is no RACK-TLP (RFC 8985): a lost
-// retransmission or a lost tail waits for the RTO. After a spurious
-// timeout the RTT estimator keeps its state (RFC 4015 §3 would adapt the
-// RTO). No Accurate ECN feedback (AccECN) nor ECN on SYNs, urgent data,
+// After a spurious timeout the RTT estimator keeps its state (RFC 4015 §3
+// would adapt the RTO); no DupThresh adaptation. No Accurate ECN feedback
+// (AccECN) nor ECN on SYNs, urgent data,
 // TCP Fast Open, MD5/AO; a linger timeout other than 0 is not waited
 // for by Close but bounds the background close (see endpoint Close);
 // WriteOptions.More holds data only until the next Write without it.
@@ -212,6 +215,9 @@ type protocol struct {
 
 	// sack is SACKEnabledOption: read on every segment, so atomic.
 	sack atomic.Bool
+	// tlpOff turns tail loss probes off (tests of the RTO alone,
+	// export_test.go).
+	tlpOff atomic.Bool
 	// ecn is the ECNOption of new endpoints.
 	ecn atomic.Int32
 

@@ -592,14 +592,15 @@ func (e *endpoint) rackReoTimeoutLocked(now tcpip.MonotonicTime) {
 }
 
 // rackLossLocked acts on new loss marks: fast recovery starts (RFC 8985
-// §6.2: "RACK ... starts fast recovery"), unless a recovery or the
-// go-back-N of an RTO is under way below the recovery point (RFC 6582
-// §3.2 step 1); in recovery the pipe decides what is sent.
+// §6.2: "RACK ... starts fast recovery"), unless the go-back-N of an RTO
+// is under way (it retransmits what was lost) or SND.UNA is below the
+// previous recovery point (RFC 6582 §3.2 step 1); in recovery the pipe
+// decides what is sent.
 func (e *endpoint) rackLossLocked() {
 	switch {
 	case e.inRecovery:
 		e.sackRecoverySendLocked()
-	case e.recoverSet && e.sndUna.LessThan(e.recover):
+	case e.rackInRecoveryLocked(), e.recoverSet && e.sndUna.LessThan(e.recover):
 	default:
 		e.p.stats.RACKRecovery.Inc()
 		e.sackEnterRecoveryLocked()

@@ -241,8 +241,10 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 		!(e.recoverSet && e.sndUna.LessThan(e.recover)) {
 		if e.sackIsLostLocked(e.sndUna) && e.rackDupThreshLocked() {
 			e.sackEnterRecoveryLocked()
-		} else if e.rackLostPendingLocked() {
-			// RFC 8985 §6.2: RACK marked a loss first.
+		} else if !e.rack.rtoRecovery && e.rackLostPendingLocked() {
+			// RFC 8985 §6.2: RACK marked a loss first (not in
+			// the go-back-N after a timeout, whose marks are
+			// the timeout's, rack.go).
 			e.p.stats.RACKRecovery.Inc()
 			e.sackEnterRecoveryLocked()
 		}
