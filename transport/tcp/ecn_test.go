@@ -326,13 +326,12 @@ func TestECNSenderReducesOncePerWindow(t *testing.T) {
 			t.Fatal("CWR before any ECE")
 		}
 	}
-	// ECE: the ACK counts in slow start (13 segments), then cwnd =
-	// ssthresh = cwnd/2 = 6.5 segments, 11 in flight: nothing sent,
-	// nothing retransmitted.
+	// ECE: the ACK does not grow the window; cwnd = ssthresh = cwnd/2
+	// = 6 segments, 11 in flight: nothing sent, nothing retransmitted.
 	p.send(segOpts{flags: ACK | ECE, ack: at(3 * sackMSS)})
 	p.expect(0)
 	in := info(t, ep)
-	if in.Cwnd != 6500 || in.Ssthresh != 6500 || in.Retransmits != 0 {
+	if in.Cwnd != 6*sackMSS || in.Ssthresh != 6*sackMSS || in.Retransmits != 0 {
 		t.Fatalf("after ECE: cwnd %d ssthresh %d retransmits %d", in.Cwnd, in.Ssthresh, in.Retransmits)
 	}
 	if got := counter(e.a, "TCP.ECNCwndReductions"); got != 1 {
