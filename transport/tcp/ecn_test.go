@@ -52,8 +52,8 @@ func TestECNPassiveNegotiation(t *testing.T) {
 	if !sa.has(ECE) || sa.has(CWR) || ecnOf(sa) != header.ECNNotECT {
 		t.Fatalf("SYN-ACK %v tos %#x, want ECE without CWR, Not-ECT", sa.f.Flags, sa.tos)
 	}
-	if got := counter(e.a, "TCP.ECNNegotiated"); got != 1 {
-		t.Fatalf("ECNNegotiated = %d", got)
+	if got := counter(e.a, "TCP.ECNNegotiated"); got != 1 || !info(t, ep).ECN {
+		t.Fatalf("ECNNegotiated = %d, Info.ECN %v", got, info(t, ep).ECN)
 	}
 	write(t, ep, make([]byte, 2*sackMSS))
 	for _, s := range p.expect(2) {
@@ -178,8 +178,8 @@ func TestECNUnrequestedSynAck(t *testing.T) {
 			if s := p.expect(1)[0]; ecnOf(s) != header.ECNNotECT {
 				t.Fatalf("data tos %#x, want Not-ECT", s.tos)
 			}
-			if got := counter(e.a, "TCP.ECNNegotiated"); got != 0 {
-				t.Fatalf("ECNNegotiated = %d", got)
+			if got := counter(e.a, "TCP.ECNNegotiated"); got != 0 || info(t, ep).ECN {
+				t.Fatalf("ECNNegotiated = %d, Info.ECN %v", got, info(t, ep).ECN)
 			}
 		})
 	}
