@@ -168,6 +168,14 @@ func (e *endpoint) ecnRcvLocked(g *segment) {
 	}
 }
 
+// ecnHoldLocked reports whether the ACK g must not grow the window: it
+// echoes congestion (ECE). RFC 3168 §6.1.2 treats the echo as a loss,
+// whose ACKs do not grow the window either; Linux likewise holds cwnd in
+// its CWR state until the reduced window is acknowledged.
+func (e *endpoint) ecnHoldLocked(g *segment) bool {
+	return e.ecn.ok && g.has(header.TCPFlagECE)
+}
+
 // ecnOnAckLocked is the sender side of RFC 3168 §6.1.2 for an ACK: an
 // ECE reduces the window once per window of data, unless loss recovery
 // already reduced it for this window.

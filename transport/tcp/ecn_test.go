@@ -2,9 +2,11 @@ package tcp_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/seqnum"
 	"github.com/ustack-go/ustack/tcpip"
@@ -50,8 +52,8 @@ func TestECNPassiveNegotiation(t *testing.T) {
 	if !sa.has(ECE) || sa.has(CWR) || ecnOf(sa) != header.ECNNotECT {
 		t.Fatalf("SYN-ACK %v tos %#x, want ECE without CWR, Not-ECT", sa.f.Flags, sa.tos)
 	}
-	if got := counter(e.a, "TCP.ECNNegotiated"); got != 1 {
-		t.Fatalf("ECNNegotiated = %d", got)
+	if got := counter(e.a, "TCP.ECNNegotiated"); got != 1 || !info(t, ep).ECN {
+		t.Fatalf("ECNNegotiated = %d, Info.ECN %v", got, info(t, ep).ECN)
 	}
 	write(t, ep, make([]byte, 2*sackMSS))
 	for _, s := range p.expect(2) {
@@ -176,8 +178,8 @@ func TestECNUnrequestedSynAck(t *testing.T) {
 			if s := p.expect(1)[0]; ecnOf(s) != header.ECNNotECT {
 				t.Fatalf("data tos %#x, want Not-ECT", s.tos)
 			}
-			if got := counter(e.a, "TCP.ECNNegotiated"); got != 0 {
-				t.Fatalf("ECNNegotiated = %d", got)
+			if got := counter(e.a, "TCP.ECNNegotiated"); got != 0 || info(t, ep).ECN {
+				t.Fatalf("ECNNegotiated = %d, Info.ECN %v", got, info(t, ep).ECN)
 			}
 		})
 	}
@@ -324,13 +326,12 @@ func TestECNSenderReducesOncePerWindow(t *testing.T) {
 			t.Fatal("CWR before any ECE")
 		}
 	}
-	// ECE: the ACK counts in slow start (13 segments), then cwnd =
-	// ssthresh = cwnd/2 = 6.5 segments, 11 in flight: nothing sent,
-	// nothing retransmitted.
+	// ECE: the ACK does not grow the window; cwnd = ssthresh = cwnd/2
+	// = 6 segments, 11 in flight: nothing sent, nothing retransmitted.
 	p.send(segOpts{flags: ACK | ECE, ack: at(3 * sackMSS)})
 	p.expect(0)
 	in := info(t, ep)
-	if in.Cwnd != 6500 || in.Ssthresh != 6500 || in.Retransmits != 0 {
+	if in.Cwnd != 6*sackMSS || in.Ssthresh != 6*sackMSS || in.Retransmits != 0 {
 		t.Fatalf("after ECE: cwnd %d ssthresh %d retransmits %d", in.Cwnd, in.Ssthresh, in.Retransmits)
 	}
 	if got := counter(e.a, "TCP.ECNCwndReductions"); got != 1 {
@@ -469,5 +470,87 @@ func TestECNTwoStacks(t *testing.T) {
 	}
 	if ect == 0 {
 		t.Fatal("no ECT(0) data segment")
+	}
+}
+
+// sniffer6 records the traffic class and TCP flags of the IPv6 TCP
+// segments crossing the hub.
+type sniffer6 struct {
+	mu   sync.Mutex
+	segs []seg
+}
+
+func (s *sniffer6) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *buffer.Packet) {
+	b := pkt.AppendTo(nil)
+	pkt.Release()
+	ip, err := header.ParseIPv6(b)
+	if err != nil || ip.NextHeader() != tcpip.TCPProtocolNumber {
+		return
+	}
+	tt, err := header.ParseTCP(ip.Payload())
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.segs = append(s.segs, seg{src: ip.Source(), tos: ip.TrafficClass(), f: tt.Fields(), data: append([]byte(nil), tt.Payload()...)})
+	s.mu.Unlock()
+}
+
+// ECN over IPv6 (RFC 3168 §5 uses the Traffic Class alike): the
+// handshake agrees, data segments carry ECT(0) in the Traffic Class, and
+// a transfer works; the user's traffic class keeps its DSCP.
+func TestECNOverIPv6(t *testing.T) {
+	e := newEnv46(t)
+	sn := &sniffer6{}
+	e.hub.NewPort(false, tcpip.LinkAddress{}, 1500, 0).Attach(sn)
+	if err := e.a.SetTransportProtocolOption(tcp.ProtocolNumber, tcp.ECNOn); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.b.NewEndpoint(tcp.ProtocolNumber, tcpip.IPv6ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	if err := l.Bind(tcpip.FullAddress{Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(8); err != nil {
+		t.Fatal(err)
+	}
+	cli := e.dial(e.a, tcpip.IPv6ProtocolNumber, tcpip.FullAddress{Addr: addrB6, Port: 80})
+	if err := cli.SetSockOpt(tcpip.TOSOption(0x28)); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if a, b := counter(e.a, "TCP.ECNNegotiated"), counter(e.b, "TCP.ECNNegotiated"); a != 1 || b != 1 {
+		t.Fatalf("ECNNegotiated %d, %d", a, b)
+	}
+	e.exchange(cli, srv)
+	var syn, data bool
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	for _, s := range sn.segs {
+		if s.src != addrA6 {
+			continue
+		}
+		switch {
+		case s.has(SYN):
+			syn = true
+			if !s.has(ECE|CWR) || s.tos&header.ECNMask != header.ECNNotECT {
+				t.Errorf("SYN %v traffic class %#x", s.f.Flags, s.tos)
+			}
+		case len(s.data) > 0:
+			data = true
+			if s.tos != 0x28|header.ECNECT0 {
+				t.Errorf("data traffic class %#x, want %#x", s.tos, 0x28|header.ECNECT0)
+			}
+		}
+	}
+	if !syn || !data {
+		t.Fatalf("IPv6 SYN seen %v, data seen %v", syn, data)
 	}
 }

@@ -348,7 +348,9 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 		if ro, ok := e.cc.(roundObserver); ok {
 			ro.onRoundAck(g.ack, e.sndMax, sample)
 		}
-		e.cc.OnAck(acked, inflight, e.rtt.srtt)
+		if !e.ecnHoldLocked(g) {
+			e.cc.OnAck(acked, inflight, e.rtt.srtt)
+		}
 	}
 	e.dupAcks = 0
 	// RFC 6298 §5.2, §5.3: stop the timer when everything is
