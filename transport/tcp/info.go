@@ -89,6 +89,9 @@ type Info struct {
 	// widens its reordering window.
 	ECN            bool
 	ReorderingSeen bool
+	// PMTUEvents counts the reductions of the MSS by ICMP Packet Too
+	// Big / Fragmentation Needed (RFC 1191 §6.5).
+	PMTUEvents int
 	// MinRTT is the smallest RTT measured (RACK.min_RTT, RFC 8985 §6.1;
 	// 0 without SACK or before a sample).
 	MinRTT time.Duration
@@ -158,6 +161,7 @@ func (e *endpoint) infoLocked() Info {
 		}
 	}
 	in.ECN = e.ecn.ok
+	in.PMTUEvents = e.intro.pmtuEvents
 	in.ReorderingSeen = e.rackOnLocked() && e.rack.reoSeen
 	if e.rackOnLocked() {
 		in.MinRTT = e.rack.minRTT
@@ -327,6 +331,9 @@ func (in Info) String() string {
 	}
 	fmt.Fprintf(&b, "retransmits %d  timeouts %d (%v in backoff)  acked %d B  received %d B\n",
 		in.Retransmits, in.RTOs, ms(in.RTOBackoffTime), in.BytesAcked, in.BytesReceived)
+	if in.PMTUEvents > 0 {
+		fmt.Fprintf(&b, "path MTU lowered the MSS %d times\n", in.PMTUEvents)
+	}
 	fmt.Fprintf(&b, "limited by %s\n", in.Why())
 	if l, d := in.MainLimit(); l != LimitNone {
 		total := in.CwndLimitedTime + in.RwndLimitedTime + in.SndBufLimitedTime + in.AppLimitedTime

@@ -446,3 +446,28 @@ func TestInfoLimitAfterFIN(t *testing.T) {
 		t.Fatalf("after the transfer: %v, limit %v, cwnd-limited %v", in.State, in.Limit, in.CwndLimitedTime)
 	}
 }
+
+// TestProbePMTU: an ICMP Fragmentation Needed that lowers the MSS
+// (RFC 1191 §6.5) counts as a PMTU event in Info and in the state the
+// probe sees at the next segment.
+func TestProbePMTU(t *testing.T) {
+	e, p, ep := toEstablishedActive(t)
+	var log probeLog
+	e.a.AddTCPProbe(log.probe)
+	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ep, make([]byte, 3000))
+	segs := p.expect(3)
+	icmpUnreach(e, header.ICMPv4FragmentationNeeded, 1000, p.lport, p.port, segs[0].f.SeqNum)
+	p.expect(4)
+	if in := info(t, ep); in.PMTUEvents != 1 || in.SndMSS != 960 {
+		t.Fatalf("PMTU events %d, MSS %d", in.PMTUEvents, in.SndMSS)
+	}
+	p.send(segOpts{flags: ACK, ack: sv(segs[0].f.SeqNum + 960)})
+	e.pump()
+	got := log.take()
+	if len(got) != 1 || got[0].PMTUEvents != 1 || got[0].SndMSS != 960 {
+		t.Fatalf("probe states %+v", got)
+	}
+}

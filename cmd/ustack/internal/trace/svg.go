@@ -314,6 +314,12 @@ func WriteSVG(w io.Writer, r Result) error {
 	c := r.Config
 	head := fmt.Sprintf("ustack trace: %d bytes, RTT %v, %s, loss %g, reorder %g, %s, SACK %t, ECN %t, seed %d",
 		c.Size, c.RTT, formatRate(float64(c.Bandwidth)), c.Loss, c.Reorder, c.CC, c.SACK, c.ECN, c.Seed)
+	if c.SndBuf > 0 {
+		head += fmt.Sprintf(", sndbuf %d", c.SndBuf)
+	}
+	if c.RcvBuf > 0 {
+		head += fmt.Sprintf(", rcvbuf %d", c.RcvBuf)
+	}
 	s.text(svgWidth/2, 20, "middle", "title", head)
 	s.text(svgWidth/2, 38, "middle", "label", fmt.Sprintf("%v; %d samples, %d segments retransmitted", r.Stream, len(r.Samples), lastRetransmits(r.Samples)))
 
