@@ -67,7 +67,7 @@ func TestInteropTCPConns(t *testing.T) {
 	t.Logf("the download: %s", found.Why)
 
 	out, stderr, code := u.runTimed(time.Minute, nil, "curl", "-sS", "--fail", "http://"+u.addr.String()+"/conns")
-	if code != 0 || !strings.Contains(string(out), "tcp 0.0.0.0:80 LISTEN") || !strings.Contains(string(out), "limited by the receiver") {
+	if code != 0 || !strings.Contains(string(out), "tcp [::]:80 LISTEN") || !strings.Contains(string(out), "limited by the receiver") {
 		t.Errorf("curl /conns: exit %d (%s):\n%s", code, stderr, out)
 	}
 }
