@@ -108,9 +108,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		fmt.Fprintf(output, "Brings ustack up on a TAP device and serves echo (port 7, RFC 862) and\n")
 		fmt.Fprintf(output, "discard (port 9, RFC 863) over UDP and TCP, chargen (port 19, RFC 864)\n")
 		fmt.Fprintf(output, "and HTTP (port 80: GET /bytes/N, POST /sha256, GET /) over TCP; the stack\n")
-		fmt.Fprintf(output, "answers ping, ARP and NDP. UDP services run on IPv6 addresses too (TCP\n")
-		fmt.Fprintf(output, "on IPv4 only for now). Prints \"ready\" once it answers; on SIGINT or\n")
-		fmt.Fprintf(output, "SIGTERM it stops and prints its counters.\n\n")
+		fmt.Fprintf(output, "answers ping, ARP and NDP. With IPv6 addresses (or --slaac, or\n")
+		fmt.Fprintf(output, "--router-advert) every service runs on IPv6 too. Prints \"ready\" once it\n")
+		fmt.Fprintf(output, "answers; on SIGINT or SIGTERM it stops and prints its counters.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.TAP, "tap", "", "name of the TAP device `NAME` to attach to, created if it does not exist")

@@ -58,7 +58,7 @@ func TestInteropSLAACClientOfRadvd(t *testing.T) {
 	mac := tcpip.LinkAddress{0x02, 0x75, 0x73, 0x37, 0x81, byte(n)}
 	prefix := netip.MustParsePrefix(fmt.Sprintf("fd00:81:%x::/64", n))
 	beyond := netip.MustParsePrefix(fmt.Sprintf("fd00:82:%x::1/64", n))
-	u := start(t, []string{"radvd", "ping", "ip", "sysctl"}, func(cfg *serve.Config) {
+	u := start(t, []string{"radvd", "ping", "ip", "sysctl", "socat", "curl"}, func(cfg *serve.Config) {
 		cfg.MAC = mac
 		cfg.SLAAC = true
 	})
@@ -125,6 +125,19 @@ func TestInteropSLAACClientOfRadvd(t *testing.T) {
 	out := u.ns.Run(t, "ping", "-6", "-c", "3", "-W", "2", "-I", beyond.Addr().String(), slaac.String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping from beyond the router: %d replies of 3:\n%s", n, out)
+	}
+	// The services listen on the IPv6 wildcard: UDP echo and, through
+	// the default route, HTTP from beyond the router.
+	peer := "UDP6:[" + slaac.String() + "]:7"
+	if out, stderr, err := u.run("hello SLAAC\n", "socat", "-t", "2", "-", peer); err != nil || out != "hello SLAAC\n" {
+		t.Errorf("socat UDP6 echo = %q, %v (%s)", out, err, stderr)
+	}
+	if serve.TCPEnabled() {
+		out, stderr, err := u.run("", "curl", "-6", "-sS", "--fail", "--interface", beyond.Addr().String(), "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+			"http://["+slaac.String()+"]/bytes/100000")
+		if err != nil || out != "200 100000" {
+			t.Errorf("curl from beyond the router: %q, %v (%s)", out, err, stderr)
+		}
 	}
 	c := u.stop()
 	atLeast(t, c, "ICMPv6.Received.RouterAdvert", 1)
