@@ -253,7 +253,8 @@ type HostOptions struct {
 	// (ipv4, arp; udp, icmp echo): tcp.NewProtocol, say.
 	Networks   []stack.NetworkProtocolFactory
 	Transports []stack.TransportProtocolFactory
-	// Forwarding makes the host a router: IPv4 forwarding on.
+	// Forwarding makes the host a router: IPv4 forwarding on, and IPv6
+	// forwarding if the host runs IPv6.
 	Forwarding bool
 	// RawFactory enables raw and packet endpoints.
 	RawFactory stack.RawFactory
@@ -302,6 +303,11 @@ func (n *Network) AddHost(name string, opts HostOptions) *Host {
 		if err := s.SetForwarding(tcpip.IPv4ProtocolNumber, true); err != nil {
 			panic("sim: " + err.Error())
 		}
+		if s.NetworkProtocolInstance(tcpip.IPv6ProtocolNumber) != nil {
+			if err := s.SetForwarding(tcpip.IPv6ProtocolNumber, true); err != nil {
+				panic("sim: " + err.Error())
+			}
+		}
 	}
 	host := &Host{net: n, name: name, s: s, nextN: 1}
 	n.hosts = append(n.hosts, host)
@@ -344,17 +350,21 @@ func (h *Host) AddRoute(dst netip.Prefix, gw netip.Addr) error {
 	return fmt.Errorf("sim: %s has no link on which %v is a neighbour", h.name, gw)
 }
 
-// SetDefaultRoute routes every destination without a more specific route
-// through gw.
+// SetDefaultRoute routes every destination of gw's family without a more
+// specific route through gw.
 func (h *Host) SetDefaultRoute(gw netip.Addr) error {
+	if gw.Is6() && !gw.Is4In6() {
+		return h.AddRoute(netip.PrefixFrom(netip.IPv6Unspecified(), 0), gw)
+	}
 	return h.AddRoute(netip.PrefixFrom(netip.IPv4Unspecified(), 0), gw)
 }
 
 // LinkConfig configures a link made by Connect.
 type LinkConfig struct {
-	// AddrA and AddrB are the addresses of the two NICs; each prefix is
-	// also routed on-link through its NIC. An invalid prefix leaves its
-	// NIC without an address.
+	// AddrA and AddrB are the addresses of the two NICs, IPv4 or IPv6
+	// (for hosts given ipv6.NewProtocol); each prefix is also routed
+	// on-link through its NIC. An invalid prefix leaves its NIC without
+	// an address.
 	AddrA, AddrB netip.Prefix
 	// MTU the NICs report; zero means 1500.
 	MTU uint32
@@ -432,7 +442,7 @@ func (h *Host) attach(l *Link, p *port, addr netip.Prefix, capture io.Writer) (t
 		return 0, fmt.Errorf("sim: CreateNIC on %s: %w", h.name, err)
 	}
 	if addr.IsValid() {
-		pa := tcpip.ProtocolAddress{Protocol: tcpip.IPv4ProtocolNumber, Address: addr}
+		pa := tcpip.ProtocolAddress{Protocol: tcpip.NetworkProtocolFor(addr.Addr()), Address: addr}
 		if err := h.s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
 			return 0, fmt.Errorf("sim: address %v on %s: %w", addr, h.name, err)
 		}

@@ -28,7 +28,7 @@ type StreamConfig struct {
 	// TCP. The hosts must run it (HostOptions.Transports).
 	Protocol tcpip.TransportProtocolNumber
 	// NewEndpoint, if set, makes the endpoints instead of
-	// Stack.NewEndpoint(Protocol, IPv4): for transports outside the
+	// Stack.NewEndpoint(Protocol, the family of To): for transports outside the
 	// stack's registry and for tests of the driver.
 	NewEndpoint func(h *Host) (tcpip.Endpoint, error)
 	// WriteSize is the most bytes offered to one Write; zero means 64 KiB.
@@ -157,7 +157,7 @@ func StartStream(src, dst *Host, cfg StreamConfig) (*Stream, error) {
 	newEP := cfg.NewEndpoint
 	if newEP == nil {
 		newEP = func(h *Host) (tcpip.Endpoint, error) {
-			return h.s.NewEndpoint(cfg.Protocol, tcpip.IPv4ProtocolNumber)
+			return h.s.NewEndpoint(cfg.Protocol, tcpip.NetworkProtocolFor(cfg.To))
 		}
 	}
 	var err error

@@ -169,3 +169,92 @@ func fuzzIPv6Inbound(t *testing.T, mode byte, data []byte) {
 		t.Fatalf("buffers leaked: packets %d -> %d, chunks %d -> %d", before.PacketsInUse, after.PacketsInUse, before.ChunksInUse, after.ChunksInUse)
 	}
 }
+
+// hostFuzzSeeds are valid packets of the host-side parts of NDP and MLD:
+// a Router Advertisement with every option, a Redirect, a Router
+// Solicitation, DAD probes and MLD queries.
+func hostFuzzSeeds() [][]byte {
+	all := header.IPv6AllNodesMulticastAddr
+	rtr := linkLocal(9)
+	ra := raFrame(9, header.NDPRouterAdvertFields{CurHopLimit: 9, Managed: true, RouterLifetime: time.Minute, ReachableTime: time.Second, RetransTimer: time.Second},
+		&header.NDPLinkLayerAddressFields{Type: header.NDPOptionSourceLinkLayerAddress, Address: mac(9)},
+		&header.NDPMTUFields{MTU: 1400},
+		prefixOpt("2001:db8:1::/64", true, true, time.Hour, 30*time.Second),
+		&header.NDPRouteInformationFields{Prefix: netip.MustParsePrefix("2001:db8:7::/48"), Lifetime: time.Minute},
+		&header.NDPRDNSSFields{Lifetime: time.Minute, Addresses: []netip.Addr{addr("2001:db8::53")}},
+		&header.NDPDNSSLFields{Lifetime: time.Minute, Domains: []string{"example.com"}},
+	)[header.EthernetMinimumSize:]
+	rd := make([]byte, header.NDPRedirectMinimumSize)
+	(&header.NDPRedirectFields{TargetAddress: linkLocal(7), DestinationAddress: addr("2001:db8:5::5")}).Encode(rd)
+	rs := make([]byte, header.NDPRouterSolicitMinimumSize)
+	snm := header.SolicitedNodeAddr(hostDst)
+	q2 := header.MLDv2QueryFields{MaxResponseDelay: time.Second, QRV: 2, QueryInterval: time.Minute}
+	qb := make([]byte, q2.Size())
+	q2.Encode(qb)
+	hbh := []byte{byte(tcpip.ICMPv6ProtocolNumber), 0, 5, 2, 0, 0, 1, 0}
+	return [][]byte{
+		ra,
+		ip6(header.IPv6Fields{NextHeader: tcpip.ICMPv6ProtocolNumber, Src: rtr, Dst: hostDst, HopLimit: 255}, nil, ndpMessage(rtr, hostDst, header.ICMPv6Redirect, 0, rd)),
+		ip6(header.IPv6Fields{NextHeader: tcpip.ICMPv6ProtocolNumber, Src: linkLocal(8), Dst: header.IPv6AllRoutersMulticastAddr, HopLimit: 255}, nil,
+			ndpMessage(linkLocal(8), header.IPv6AllRoutersMulticastAddr, header.ICMPv6RouterSolicit, 0, rs)),
+		ip6(header.IPv6Fields{NextHeader: tcpip.ICMPv6ProtocolNumber, Src: netip.IPv6Unspecified(), Dst: snm, HopLimit: 255}, nil,
+			ndpMessage(netip.IPv6Unspecified(), snm, header.ICMPv6NeighborSolicit, 0, nsBody(hostDst, tcpip.LinkAddress{}))),
+		ip6(header.IPv6Fields{NextHeader: 0, Src: rtr, Dst: all, HopLimit: 1}, hbh, ndpMessage(rtr, all, header.ICMPv6MLDQuery, 0, qb)),
+	}
+}
+
+// FuzzIPv6HostNDP feeds arbitrary frames to a host stack with the RFC
+// defaults of DAD, router discovery and SLAAC, temporary addresses and
+// MLD on (and, with mode bit 2, to a stack that forwards and advertises),
+// then lets every timer fire: nothing may panic, and once the stack is
+// closed no timer and no buffer may remain.
+func FuzzIPv6HostNDP(f *testing.F) {
+	for i, s := range hostFuzzSeeds() {
+		mode := byte(fuzzFixLength | fuzzFixChecksum | 1<<fuzzLinkDstShift)
+		if i == 2 {
+			mode |= 1 << 2
+		}
+		f.Add(mode, s)
+	}
+	f.Fuzz(fuzzIPv6Host)
+}
+
+func fuzzIPv6Host(t *testing.T, mode byte, data []byte) {
+	before := buffer.ReadStats()
+	clock := tcpip.NewManualClock()
+	cfg := stack.DefaultNDPConfigurations()
+	cfg.AutoGenTempGlobalAddresses = true
+	cfg.SendRouterAdvertisements = true
+	cfg.AdvPrefixes = []stack.NDPAdvertisedPrefix{{Prefix: netip.MustParsePrefix("2001:db8:9::/64"), OnLink: true, Autonomous: true}}
+	s := stack.New(stack.Options{
+		NetworkProtocols: []stack.NetworkProtocolFactory{ipv6.NewProtocol},
+		Clock:            clock,
+		NDPConfigs:       cfg,
+	})
+	s.SetNetworkProtocolOption(ipv6Proto, ipv6.MLDOption{Enabled: true})
+	if mode&(1<<2) != 0 {
+		s.SetForwarding(ipv6Proto, true)
+	}
+	h := testlink.NewHub()
+	s.CreateNIC(1, h.NewPort(mac(2), 1500).Link())
+	s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: ipv6Proto, Address: netip.MustParsePrefix("2001:db8::2/64")}, stack.AddressProperties{})
+	s.AddRoute(tcpip.Route{Destination: netip.MustParsePrefix("2001:db8::/64"), NIC: 1})
+	clock.Advance(5 * time.Second)
+	testlink.Run(clock, h)
+	for _, fr := range fuzzFrames(mode, data) {
+		h.Send(fr)
+	}
+	testlink.Run(clock, h)
+	for range 6 {
+		clock.Advance(20 * time.Minute)
+		testlink.Run(clock, h)
+	}
+	s.Close()
+	if p := clock.Pending(); p != 0 {
+		t.Fatalf("%d timers pending after Close", p)
+	}
+	after := buffer.ReadStats()
+	if after.PacketsInUse != before.PacketsInUse || after.ChunksInUse != before.ChunksInUse {
+		t.Fatalf("buffers leaked: packets %d -> %d, chunks %d -> %d", before.PacketsInUse, after.PacketsInUse, before.ChunksInUse, after.ChunksInUse)
+	}
+}

@@ -85,6 +85,13 @@ func (e *endpoint) advTimer(t tcpip.Timer) {
 		return
 	}
 	cfg := e.ndp.cfg
+	if !e.usableLinkLocal().IsValid() {
+		// RFC 4861 §4.2: advertisements come from a link-local
+		// address; try again once its DAD may have ended.
+		t.Reset(cfg.RetransmitTimer)
+		e.ndp.mu.Unlock()
+		return
+	}
 	a.solicited = false
 	a.initial++
 	a.lastSent, a.sentOnce = e.p.s.Clock().NowMonotonic(), true

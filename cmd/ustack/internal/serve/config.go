@@ -8,12 +8,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
 
 // Usage is the command line of `ustack serve`.
-const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
+const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--slaac] [--router-advert PREFIX… [--ra-interval D]] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
 
 // Route is a route of the command line: a destination prefix through a
 // gateway, or on-link if Gateway is the zero Addr.
@@ -70,6 +71,16 @@ type Config struct {
 	TCPReceiveBuffer int
 	// Verbose logs every datagram and connection the services handle.
 	Verbose bool
+	// SLAAC makes ustack an IPv6 host that configures itself from
+	// router advertisements (RFC 4862): duplicate address detection,
+	// router solicitation, addresses formed in advertised prefixes,
+	// default routers; and MLD reports.
+	SLAAC bool
+	// RouterAdvert, if not empty, makes ustack an IPv6 router
+	// (forwarding on) that advertises these prefixes for SLAAC (RFC
+	// 4861 §6.2), every RAInterval at most.
+	RouterAdvert []netip.Prefix
+	RAInterval   time.Duration
 }
 
 // errUsage marks errors of the command line, which exit with status 2.
@@ -97,9 +108,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		fmt.Fprintf(output, "Brings ustack up on a TAP device and serves echo (port 7, RFC 862) and\n")
 		fmt.Fprintf(output, "discard (port 9, RFC 863) over UDP and TCP, chargen (port 19, RFC 864)\n")
 		fmt.Fprintf(output, "and HTTP (port 80: GET /bytes/N, POST /sha256, GET /) over TCP; the stack\n")
-		fmt.Fprintf(output, "answers ping, ARP and NDP. UDP services run on IPv6 addresses too (TCP\n")
-		fmt.Fprintf(output, "on IPv4 only for now). Prints \"ready\" once it answers; on SIGINT or\n")
-		fmt.Fprintf(output, "SIGTERM it stops and prints its counters.\n\n")
+		fmt.Fprintf(output, "answers ping, ARP and NDP. With IPv6 addresses (or --slaac, or\n")
+		fmt.Fprintf(output, "--router-advert) every service runs on IPv6 too. Prints \"ready\" once it\n")
+		fmt.Fprintf(output, "answers; on SIGINT or SIGTERM it stops and prints its counters.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.TAP, "tap", "", "name of the TAP device `NAME` to attach to, created if it does not exist")
@@ -154,6 +165,19 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&cfg.TCPSendBuffer, "tcp-sndbuf", 0, "default TCP send buffer size `N` in bytes (default: TCP's)")
 	fs.IntVar(&cfg.TCPReceiveBuffer, "tcp-rcvbuf", 0, "default TCP receive buffer size `N` in bytes (default: TCP's)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "log every datagram and connection served")
+	fs.BoolVar(&cfg.SLAAC, "slaac", false, "configure IPv6 from router advertisements (SLAAC, default routers; DAD and MLD on)")
+	fs.Func("router-advert", "act as an IPv6 router advertising `PREFIX` (a /64) for SLAAC; repeatable", func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return err
+		}
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p != p.Masked() {
+			return fmt.Errorf("%s: want an IPv6 prefix without host bits", s)
+		}
+		cfg.RouterAdvert = append(cfg.RouterAdvert, p)
+		return nil
+	})
+	fs.DurationVar(&cfg.RAInterval, "ra-interval", 0, "with --router-advert, the longest time `D` between advertisements (4s to 1800s; default 600s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, err
@@ -177,8 +201,15 @@ func (cfg *Config) validate() error {
 	if len(cfg.TAP) > 15 {
 		return usagef("--tap %s: interface names have at most 15 bytes", cfg.TAP)
 	}
-	if len(cfg.Addrs) == 0 {
-		return usagef("at least one --addr is required")
+	if len(cfg.Addrs) == 0 && !cfg.SLAAC {
+		return usagef("at least one --addr (or --slaac) is required")
+	}
+	if cfg.SLAAC && len(cfg.RouterAdvert) > 0 {
+		return usagef("--slaac and --router-advert: a router does not configure itself from advertisements")
+	}
+	// RFC 4861 §6.2.1: MaxRtrAdvInterval is 4 to 1800 seconds.
+	if cfg.RAInterval != 0 && (cfg.RAInterval < 4*time.Second || cfg.RAInterval > 1800*time.Second) {
+		return usagef("--ra-interval %v: want 4s to 1800s", cfg.RAInterval)
 	}
 	// RFC 791 §3.2: every internet module must forward datagrams of 68
 	// bytes without further fragmentation; no link may have less.

@@ -136,6 +136,8 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: transports,
 		Clock:              clock,
+		NDPConfigs:         cfg.ndpConfigurations(),
+		NDPDisp:            ndpLogger{logger},
 	})
 	srv.s = s
 	if err := srv.setUp(link); err != nil {
@@ -153,6 +155,20 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 // closes the Server.
 func (srv *Server) setUp(link stack.LinkEndpoint) error {
 	s, cfg := srv.s, srv.cfg
+	if cfg.SLAAC || len(cfg.RouterAdvert) > 0 {
+		// MLD reports let snooping switches and routers know our
+		// groups (solicited-node ones included).
+		if err := s.SetNetworkProtocolOption(tcpip.IPv6ProtocolNumber, ipv6.MLDOption{Enabled: true}); err != nil {
+			return fmt.Errorf("enabling MLD: %w", err)
+		}
+	}
+	if len(cfg.RouterAdvert) > 0 {
+		// A router forwards (RFC 4861 §6.2: advertising is for routers);
+		// set before the NIC comes up, which starts the advertising.
+		if err := s.SetForwarding(tcpip.IPv6ProtocolNumber, true); err != nil {
+			return fmt.Errorf("enabling IPv6 forwarding: %w", err)
+		}
+	}
 	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: cfg.TAP}); err != nil {
 		link.Close()
 		return fmt.Errorf("creating the NIC: %w", err)
@@ -188,6 +204,11 @@ func (srv *Server) setUp(link stack.LinkEndpoint) error {
 		if a.Addr().Is6() {
 			locals = append(locals, a.Addr())
 		}
+	}
+	if cfg.SLAAC {
+		// Addresses come and go with advertisements: one dual-stack
+		// endpoint on the IPv6 wildcard serves them all, IPv4 too.
+		locals = []netip.Addr{netip.IPv6Unspecified()}
 	}
 	for _, local := range locals {
 		echo, err := srv.listen(local, EchoPort)
