@@ -118,7 +118,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	e.bufSeq = e.iss + 1
 	e.setStateLocked(StateSynSent)
 	e.p.stats.ActiveOpenings.Inc()
-	e.headSentAt = e.s.Clock().NowMonotonic()
+	e.headSentAt = e.nowLocked()
 	e.sendSYNLocked()
 	e.rtoAt = e.headSentAt.Add(e.rtoLocked())
 	e.armLocked()
@@ -173,7 +173,7 @@ func (e *endpoint) initLocalLocked() {
 		e.rcvWS++
 	}
 	e.tsOffset = uint32(e.s.RandUint64())
-	e.lastRcvAt = e.s.Clock().NowMonotonic()
+	e.lastRcvAt = e.nowLocked()
 	// Quick ACKs at the start of a connection, as Linux's quickack
 	// mode, so that the peer's slow start is not slowed by delayed
 	// ACKs.
@@ -195,7 +195,7 @@ func (e *endpoint) negotiateLocked(o *header.TCPOptions, weSentAll bool) {
 	e.tsOK = o.HasTimestamps
 	if e.tsOK {
 		e.tsRecent = o.TSVal
-		e.tsRecentAt = e.s.Clock().NowMonotonic()
+		e.tsRecentAt = e.nowLocked()
 	}
 	_ = weSentAll
 	e.peerMSS = defaultMSSv4
@@ -279,7 +279,7 @@ func (e *endpoint) synSentLocked(g *segment) {
 	if g.has(header.TCPFlagACK) {
 		e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
 		if !e.tsOK && e.retries == 0 {
-			e.rtt.sample(e.s.Clock().NowMonotonic().Sub(e.headSentAt))
+			e.rtt.sample(e.nowLocked().Sub(e.headSentAt))
 		}
 		e.sndUna = g.ack
 		// RFC 7323 §2.2: the window of a SYN is not scaled.
@@ -310,6 +310,6 @@ func (e *endpoint) synSentLocked(g *segment) {
 	e.sndWl1, e.sndWl2 = g.seq, g.ack
 	e.retries, e.backoff = 0, 0
 	e.sendSYNLocked()
-	e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	e.armLocked()
 }

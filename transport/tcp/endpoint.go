@@ -174,6 +174,7 @@ type endpoint struct {
 	// Timers: one clock timer for every deadline (zero: not armed).
 	timer       tcpip.Timer
 	timerAt     tcpip.MonotonicTime // when timer is set to fire, zero if not
+	now         tcpip.MonotonicTime // clock read of this locked operation (nowLocked), zero if none
 	rtoAt       tcpip.MonotonicTime
 	delackAt    tcpip.MonotonicTime
 	keepaliveAt tcpip.MonotonicTime
@@ -278,6 +279,7 @@ func (e *endpoint) unlock() {
 		e.redirect = nil
 		probes := e.intro.probeQ
 		e.intro.probeQ = nil
+		e.now = zeroTime
 		e.mu.Unlock()
 		if ev != 0 {
 			e.waitQueue.Notify(ev)
@@ -667,13 +669,13 @@ func (e *endpoint) Close() {
 		}
 		e.closeSendLocked()
 		if e.linger.Enabled && e.linger.Timeout > 0 {
-			e.lingerAt = e.s.Clock().NowMonotonic().Add(e.linger.Timeout)
+			e.lingerAt = e.nowLocked().Add(e.linger.Timeout)
 			e.armLocked()
 		}
 		if e.state == StateFinWait2 && e.closeAt.IsZero() {
 			// Already half-closed: the orphan waits for the peer's
 			// FIN only so long (Linux's tcp_fin_timeout).
-			e.closeAt = e.s.Clock().NowMonotonic().Add(finWait2Timeout)
+			e.closeAt = e.nowLocked().Add(finWait2Timeout)
 			e.armLocked()
 		}
 	}
@@ -723,7 +725,7 @@ func (e *endpoint) resetLocked(err error, sendRST bool) {
 // that Connect may be retried from it (Linux keeps a port bound with
 // SOCK_BINDPORT_LOCK; an automatically chosen one is released).
 func (e *endpoint) cleanupLocked() {
-	e.endRTOBackoffLocked(e.s.Clock().NowMonotonic())
+	e.endRTOBackoffLocked(e.nowLocked())
 	e.setStateLocked(StateClosed)
 	e.stopTimersLocked()
 	e.unregisterLocked()

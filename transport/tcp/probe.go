@@ -103,7 +103,7 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 		Busy: busy, Application: acc[LimitApplication], ReceiverWindow: acc[LimitReceiverWindow],
 		CongestionWindow: acc[LimitCongestionWindow], SendBuffer: acc[LimitSendBuffer],
 	}
-	st.SegTime = e.s.Clock().NowMonotonic()
+	st.SegTime = e.nowLocked()
 
 	st.RcvBufSize = e.rcvBufSize
 	st.RcvBufUsed = e.rcvBuf.Len()
@@ -443,7 +443,7 @@ func (e *endpoint) chronoLocked() {
 	if l == c.cur && busy == c.busy {
 		return
 	}
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	if !c.since.IsZero() {
 		d := now.Sub(c.since)
 		c.acc[c.cur] += d
@@ -460,7 +460,7 @@ func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration)
 	c := &e.intro.chrono
 	acc, busy := c.acc, c.busyT
 	if !c.since.IsZero() {
-		d := e.s.Clock().NowMonotonic().Sub(c.since)
+		d := e.nowLocked().Sub(c.since)
 		acc[c.cur] += d
 		if c.busy {
 			busy += d

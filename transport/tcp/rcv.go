@@ -70,7 +70,7 @@ func (e *endpoint) challengeACKLocked() {
 // rcvLocked processes a segment in SYN-RECEIVED or a synchronized state,
 // following the steps of RFC 9293 §3.10.7.4. It does not release g.
 func (e *endpoint) rcvLocked(g *segment) {
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	// RFC 6191 §2: a SYN for a connection in TIME-WAIT opens a new
 	// incarnation if its timestamp (or, without timestamps, its
 	// sequence number) is higher than the old connection's.
@@ -407,7 +407,7 @@ func (e *endpoint) dupAckLocked() {
 		e.undoSaveLocked(false)
 		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 		e.retransmitHeadLocked()
-		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+		e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	}
 }
 
@@ -518,7 +518,7 @@ func (e *endpoint) dataLocked(g *segment) {
 		e.sendACKLocked()
 	default:
 		if e.delackAt.IsZero() {
-			e.delackAt = e.s.Clock().NowMonotonic().Add(delayedACKTimeout)
+			e.delackAt = e.nowLocked().Add(delayedACKTimeout)
 		}
 	}
 }
@@ -530,7 +530,7 @@ func (e *endpoint) rcvFinLocked() {
 	e.rcvFin = true
 	e.oooFin = false
 	e.notifyLocked(tcpip.EventIn | tcpip.EventRdHUp)
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	switch e.state {
 	case StateSynReceived, StateEstablished:
 		e.setStateLocked(StateCloseWait)

@@ -11,7 +11,7 @@ import (
 // tsNowLocked is our timestamp clock (RFC 7323 §5.4): milliseconds of
 // the stack's monotonic clock plus a per-connection random offset.
 func (e *endpoint) tsNowLocked() uint32 {
-	return uint32(e.s.Clock().NowMonotonic().Nanoseconds()/1e6) + e.tsOffset
+	return uint32(e.nowLocked().Nanoseconds()/1e6) + e.tsOffset
 }
 
 // rcvWindowLocked returns the window field to send and records the right
@@ -287,7 +287,7 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 		flags |= header.TCPFlagFIN
 	}
 	seq := e.sndNxt
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	if e.sndUna == e.sndMax {
 		e.headSentAt = now
 	}
