@@ -138,13 +138,15 @@ func (e *endpoint) resetConnLocked() {
 	}
 	e.nic = 0
 	e.sndWnd, e.maxSndWnd = 0, 0
-	e.rcvFin, e.oooFin = false, false
+	e.rcvFin = false
 	e.sndWS, e.rcvWS, e.wsOK, e.sackOK, e.tsOK = 0, 0, false, false, false
 	e.ecn = ecnState{mode: e.ecn.mode}
-	e.frto, e.eifel = frtoState{}, eifelState{}
 	e.rtt = rttState{}
 	e.cc = nil
-	e.dupAcks, e.inRecovery, e.recoverSet, e.partialSeen = 0, false, false, false
+	if e.endpointRecovery != nil {
+		// A failed attempt holds no data: nothing to release.
+		e.endpointRecovery = nil
+	}
 	e.retries, e.backoff, e.kaProbes, e.ackPending = 0, 0, 0, 0
 	e.retrans, e.bytesAcked, e.bytesReceived = 0, 0, 0
 }

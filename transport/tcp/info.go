@@ -110,6 +110,7 @@ type Info struct {
 
 // infoLocked fills an Info.
 func (e *endpoint) infoLocked() Info {
+	defer e.borrowRecoveryLocked()()
 	in := Info{
 		State:             e.state,
 		RTT:               e.rtt.srtt,

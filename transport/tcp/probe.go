@@ -94,6 +94,7 @@ func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
 // fillStateLocked copies the endpoint's state into st (the segment
 // fields aside).
 func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
+	defer e.borrowRecoveryLocked()()
 	st.ID = e.id
 	st.UniqueID = e.uniqueID
 	st.State = uint8(e.state)
@@ -401,7 +402,7 @@ func (e *endpoint) limitLocked() Limit {
 		return LimitReceiverWindow
 	}
 	cwnd, flight := e.cc.Cwnd(), int(e.sndUna.Size(e.sndNxt))
-	if e.inRecovery && e.sackOK {
+	if e.endpointRecovery != nil && e.inRecovery && e.sackOK {
 		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS;
 		// with RACK the window is PRR's (RFC 6937 §3: pipe + sndcnt,
 		// as computed at the latest ACK).

@@ -18,6 +18,9 @@ func (e *endpoint) handleSegmentLocked(g *segment) {
 	case StateListen:
 		e.listenLocked(g)
 	case StateSynSent:
+		if g.dataLen > 0 || g.has(header.TCPFlagFIN) {
+			e.recoveryLocked() // data or FIN with the SYN-ACK
+		}
 		e.synSentLocked(g)
 	case StateClosed:
 		// Raced with the endpoint's end: answer as a closed port
@@ -26,6 +29,7 @@ func (e *endpoint) handleSegmentLocked(g *segment) {
 		e.p.replyRST(g, g.nic)
 		g.release()
 	default:
+		e.recoveryLocked()
 		e.rcvLocked(g)
 		g.release()
 	}

@@ -78,7 +78,7 @@ func (e *endpoint) rttOnAckLocked(ack seqnum.Value, tsEcr uint32, hasTS bool) {
 	now := e.nowLocked()
 	if e.tsOK && hasTS && tsEcr != 0 {
 		d := e.tsNowLocked() - tsEcr
-		if !e.rtoSince.IsZero() {
+		if e.endpointRecovery != nil && !e.rtoSince.IsZero() {
 			// Karn's rule (RFC 6298 §3) for timestamps: an ACK that
 			// ends an RTO backoff period but echoes a timestamp
 			// sent before the latest timeout belongs to an earlier

@@ -95,6 +95,7 @@ func (e *endpoint) stopTimersLocked() {
 func (e *endpoint) onTimer() {
 	e.lock()
 	defer e.unlock()
+	e.recoveryLocked()
 	e.timerAt = zeroTime
 	now := e.nowLocked()
 	due := func(t tcpip.MonotonicTime) bool { return !t.IsZero() && !now.Before(t) }
@@ -310,7 +311,7 @@ func (e *endpoint) keepaliveTimerLocked(now tcpip.MonotonicTime) {
 // ACK of new data arrived (RFC 6298 §5.3 restarts the timer from the
 // unbacked-off RTO then; ustack resets the backoff as Linux does).
 func (e *endpoint) endRTOBackoffLocked(now tcpip.MonotonicTime) {
-	if e.rtoSince.IsZero() {
+	if e.endpointRecovery == nil || e.rtoSince.IsZero() {
 		return
 	}
 	e.rtoTotal += now.Sub(e.rtoSince)
