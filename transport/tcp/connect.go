@@ -118,7 +118,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	e.bufSeq = e.iss + 1
 	e.setStateLocked(StateSynSent)
 	e.p.stats.ActiveOpenings.Inc()
-	e.headSentAt = e.s.Clock().NowMonotonic()
+	e.headSentAt = e.nowLocked()
 	e.sendSYNLocked()
 	e.rtoAt = e.headSentAt.Add(e.rtoLocked())
 	e.armLocked()
@@ -138,13 +138,15 @@ func (e *endpoint) resetConnLocked() {
 	}
 	e.nic = 0
 	e.sndWnd, e.maxSndWnd = 0, 0
-	e.rcvFin, e.oooFin = false, false
+	e.rcvFin = false
 	e.sndWS, e.rcvWS, e.wsOK, e.sackOK, e.tsOK = 0, 0, false, false, false
 	e.ecn = ecnState{mode: e.ecn.mode}
-	e.frto, e.eifel = frtoState{}, eifelState{}
 	e.rtt = rttState{}
 	e.cc = nil
-	e.dupAcks, e.inRecovery, e.recoverSet, e.partialSeen = 0, false, false, false
+	if e.endpointRecovery != nil {
+		// A failed attempt holds no data: nothing to release.
+		e.endpointRecovery = nil
+	}
 	e.retries, e.backoff, e.kaProbes, e.ackPending = 0, 0, 0, 0
 	e.retrans, e.bytesAcked, e.bytesReceived = 0, 0, 0
 }
@@ -173,7 +175,7 @@ func (e *endpoint) initLocalLocked() {
 		e.rcvWS++
 	}
 	e.tsOffset = uint32(e.s.RandUint64())
-	e.lastRcvAt = e.s.Clock().NowMonotonic()
+	e.lastRcvAt = e.nowLocked()
 	// Quick ACKs at the start of a connection, as Linux's quickack
 	// mode, so that the peer's slow start is not slowed by delayed
 	// ACKs.
@@ -195,7 +197,7 @@ func (e *endpoint) negotiateLocked(o *header.TCPOptions, weSentAll bool) {
 	e.tsOK = o.HasTimestamps
 	if e.tsOK {
 		e.tsRecent = o.TSVal
-		e.tsRecentAt = e.s.Clock().NowMonotonic()
+		e.tsRecentAt = e.nowLocked()
 	}
 	_ = weSentAll
 	e.peerMSS = defaultMSSv4
@@ -279,7 +281,7 @@ func (e *endpoint) synSentLocked(g *segment) {
 	if g.has(header.TCPFlagACK) {
 		e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
 		if !e.tsOK && e.retries == 0 {
-			e.rtt.sample(e.s.Clock().NowMonotonic().Sub(e.headSentAt))
+			e.rtt.sample(e.nowLocked().Sub(e.headSentAt))
 		}
 		e.sndUna = g.ack
 		// RFC 7323 §2.2: the window of a SYN is not scaled.
@@ -310,6 +312,6 @@ func (e *endpoint) synSentLocked(g *segment) {
 	e.sndWl1, e.sndWl2 = g.seq, g.ack
 	e.retries, e.backoff = 0, 0
 	e.sendSYNLocked()
-	e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	e.armLocked()
 }

@@ -24,6 +24,82 @@ type reservation struct {
 	dest      netip.AddrPort
 }
 
+// endpointRecovery is the part of an endpoint that only a connection
+// carrying data needs: loss recovery (RFC 6675 scoreboard, RACK-TLP, PRR,
+// spurious retransmission undo, F-RTO) and the out-of-order queue with
+// its SACK and D-SACK reporting. An idle established connection never
+// allocates it (DESIGN.md principle 6); recoveryLocked allocates it at
+// the first segment processed in a synchronized state, the first data or
+// FIN to send, and the first timer or ICMP error of a connection. It is
+// guarded by the endpoint's mu.
+type endpointRecovery struct {
+	ooo        []oooSeg
+	oooTmp     []oooSeg // spare slice for oooInsertLocked
+	oooFin     bool     // a FIN arrived after a hole, at oooFinSeq
+	oooFinSeq  seqnum.Value
+	lastOOOSeq seqnum.Value // the latest out-of-order arrival (RFC 2018 §4)
+	sackBuf    [header.TCPMaxSACKBlocks]header.SACKBlock
+	oooBytes   int
+
+	dupAcks     int
+	inRecovery  bool
+	recover     seqnum.Value
+	recoverSet  bool         // recover holds a past recovery point
+	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
+	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
+	partialSeen bool         // a partial ACK was seen in this recovery
+	highRxt     seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
+	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
+	rescueSet   bool
+	rxtSndMax   seqnum.Value // SND.MAX at the last retransmission of the recovery
+	rack        rackState    // RACK-TLP (RFC 8985), rack.go and tlp.go
+	prr         prrState     // proportional rate reduction (RFC 6937), prr.go
+
+	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
+	// response), see sack.go.
+	undoArmed  bool       // the last SACK recovery may still be undone
+	undoRxt    []seqRange // retransmissions of the episode not yet D-SACKed
+	undoDSACKs int        // retransmissions D-SACKed
+	eifel      eifelState // Eifel detection (RFC 3522), undo.go
+	frto       frtoState  // F-RTO (RFC 5682), frto.go
+
+	// D-SACK to report in the next ACK (RFC 2883 §4), valid if
+	// dsackPending.
+	dsackPending bool
+	dsackBlock   header.SACKBlock
+
+	// RTO backoff accounting (Info.RTOs, Info.RTOBackoffTime): the
+	// retransmission timeouts of data, and the time from each one to
+	// the next ACK of new data. rtoSince is when the current backoff
+	// period began, zero outside one; rtoLastAt when the latest timeout
+	// fired (rttOnAckLocked).
+	rtoCount  uint64
+	rtoTotal  time.Duration
+	rtoSince  tcpip.MonotonicTime
+	rtoLastAt tcpip.MonotonicTime
+}
+
+// recoveryLocked allocates e.endpointRecovery if the endpoint has none
+// yet. Code that may run before (the handshake, timers arming, the probe,
+// Info) checks for nil instead.
+func (e *endpoint) recoveryLocked() {
+	if e.endpointRecovery == nil {
+		e.endpointRecovery = new(endpointRecovery)
+	}
+}
+
+// borrowRecoveryLocked gives an endpoint without recovery state a zero one
+// for the duration of a read-only report (Info, the probe) and returns
+// the function that takes it back, so that reporting on an idle
+// connection does not make it hold the state.
+func (e *endpoint) borrowRecoveryLocked() func() {
+	if e.endpointRecovery != nil {
+		return func() {}
+	}
+	e.endpointRecovery = new(endpointRecovery)
+	return func() { e.endpointRecovery = nil }
+}
+
 var (
 	netProtosV4 = []tcpip.NetworkProtocolNumber{tcpip.IPv4ProtocolNumber}
 	netProtosV6 = []tcpip.NetworkProtocolNumber{tcpip.IPv6ProtocolNumber}
@@ -116,13 +192,6 @@ type endpoint struct {
 	rcvAdv     seqnum.Value // right edge of the window advertised
 	rcvBuf     buffer.Buffer
 	rcvBufSize int
-	ooo        []oooSeg
-	oooTmp     []oooSeg // spare slice for oooInsertLocked
-	oooFin     bool     // a FIN arrived after a hole, at oooFinSeq
-	oooFinSeq  seqnum.Value
-	lastOOOSeq seqnum.Value // the latest out-of-order arrival (RFC 2018 §4)
-	sackBuf    [header.TCPMaxSACKBlocks]header.SACKBlock
-	oooBytes   int
 	rcvFin     bool // the peer's FIN was received in order
 
 	// Negotiated options.
@@ -139,41 +208,20 @@ type endpoint struct {
 	tsOffset    uint32
 	lastAckSent seqnum.Value
 
-	rtt         rttState
-	cc          CongestionControl
-	ccName      string
-	dupAcks     int
-	inRecovery  bool
-	recover     seqnum.Value
-	recoverSet  bool         // recover holds a past recovery point
-	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
-	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
-	partialSeen bool         // a partial ACK was seen in this recovery
-	highRxt     seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
-	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
-	rescueSet   bool
-	rxtSndMax   seqnum.Value // SND.MAX at the last retransmission of the recovery
-	rack        rackState    // RACK-TLP (RFC 8985), rack.go and tlp.go
-	prr         prrState     // proportional rate reduction (RFC 6937), prr.go
-
-	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
-	// response), see sack.go.
-	undoArmed  bool       // the last SACK recovery may still be undone
-	undoRxt    []seqRange // retransmissions of the episode not yet D-SACKed
-	undoDSACKs int        // retransmissions D-SACKed
-	eifel      eifelState // Eifel detection (RFC 3522), undo.go
-	frto       frtoState  // F-RTO (RFC 5682), frto.go
+	rtt    rttState
+	cc     CongestionControl
+	ccName string
+	// Loss recovery and out-of-order state, nil until the connection
+	// first carries data (recoveryLocked): an idle connection does
+	// not hold it. Its fields are reached as e.field.
+	*endpointRecovery
 
 	ecn ecnState // ECN (RFC 3168), ecn.go
-
-	// D-SACK to report in the next ACK (RFC 2883 §4), valid if
-	// dsackPending.
-	dsackPending bool
-	dsackBlock   header.SACKBlock
 
 	// Timers: one clock timer for every deadline (zero: not armed).
 	timer       tcpip.Timer
 	timerAt     tcpip.MonotonicTime // when timer is set to fire, zero if not
+	now         tcpip.MonotonicTime // clock read of this locked operation (nowLocked), zero if none
 	rtoAt       tcpip.MonotonicTime
 	delackAt    tcpip.MonotonicTime
 	keepaliveAt tcpip.MonotonicTime
@@ -186,16 +234,6 @@ type endpoint struct {
 	kaProbes    int
 	lastRcvAt   tcpip.MonotonicTime
 
-	// RTO backoff accounting (Info.RTOs, Info.RTOBackoffTime): the
-	// retransmission timeouts of data, and the time from each one to
-	// the next ACK of new data. rtoSince is when the current backoff
-	// period began, zero outside one; rtoLastAt when the latest timeout
-	// fired (rttOnAckLocked).
-	rtoCount  uint64
-	rtoTotal  time.Duration
-	rtoSince  tcpip.MonotonicTime
-	rtoLastAt tcpip.MonotonicTime
-
 	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
 	ackPending int // full-size segments received and not acknowledged
 	quickAcks  int // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
@@ -203,8 +241,8 @@ type endpoint struct {
 	// Socket options.
 	delay        bool // Nagle (DelayOption); off is TCP_NODELAY
 	cork         bool
-	maxSeg       int
 	keepalive    bool
+	maxSeg       int
 	kaIdle       time.Duration
 	kaIntvl      time.Duration
 	kaCount      int
@@ -219,7 +257,6 @@ type endpoint struct {
 	// Probe queue, chrono accounting and counters for Info (probe.go).
 	intro introspection
 
-	optBuf        [header.TCPMaximumOptionsSize]byte
 	retrans       int // total retransmissions (Info)
 	bytesAcked    uint64
 	bytesReceived uint64
@@ -278,6 +315,7 @@ func (e *endpoint) unlock() {
 		e.redirect = nil
 		probes := e.intro.probeQ
 		e.intro.probeQ = nil
+		e.now = zeroTime
 		e.mu.Unlock()
 		if ev != 0 {
 			e.waitQueue.Notify(ev)
@@ -667,13 +705,13 @@ func (e *endpoint) Close() {
 		}
 		e.closeSendLocked()
 		if e.linger.Enabled && e.linger.Timeout > 0 {
-			e.lingerAt = e.s.Clock().NowMonotonic().Add(e.linger.Timeout)
+			e.lingerAt = e.nowLocked().Add(e.linger.Timeout)
 			e.armLocked()
 		}
 		if e.state == StateFinWait2 && e.closeAt.IsZero() {
 			// Already half-closed: the orphan waits for the peer's
 			// FIN only so long (Linux's tcp_fin_timeout).
-			e.closeAt = e.s.Clock().NowMonotonic().Add(finWait2Timeout)
+			e.closeAt = e.nowLocked().Add(finWait2Timeout)
 			e.armLocked()
 		}
 	}
@@ -723,7 +761,7 @@ func (e *endpoint) resetLocked(err error, sendRST bool) {
 // that Connect may be retried from it (Linux keeps a port bound with
 // SOCK_BINDPORT_LOCK; an automatically chosen one is released).
 func (e *endpoint) cleanupLocked() {
-	e.endRTOBackoffLocked(e.s.Clock().NowMonotonic())
+	e.endRTOBackoffLocked(e.nowLocked())
 	e.setStateLocked(StateClosed)
 	e.stopTimersLocked()
 	e.unregisterLocked()
@@ -746,13 +784,15 @@ func (e *endpoint) cleanupLocked() {
 		// TIME-WAIT over, or an RST in TIME-WAIT).
 		e.rcvBuf.Release()
 	}
-	for i := range e.ooo {
-		e.ooo[i].data.Release()
+	if e.endpointRecovery != nil {
+		for i := range e.ooo {
+			e.ooo[i].data.Release()
+		}
+		e.ooo, e.oooBytes = nil, 0
+		e.sacked = nil
+		e.rack = rackState{}
+		e.undoRxt = nil
 	}
-	e.ooo, e.oooBytes = nil, 0
-	e.sacked = nil
-	e.rack = rackState{}
-	e.undoRxt = nil
 	e.finQueued = false
 	e.route = nil
 }

@@ -20,6 +20,7 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 	case StateClosed, StateListen, StateTimeWait:
 		return
 	}
+	e.recoveryLocked()
 	if !ok || !seq.InRange(e.sndUna, e.sndMax) && !(e.state == StateSynSent && seq == e.iss) {
 		return
 	}

@@ -113,6 +113,7 @@ type Info struct {
 
 // infoLocked fills an Info.
 func (e *endpoint) infoLocked() Info {
+	defer e.borrowRecoveryLocked()()
 	in := Info{
 		State:             e.state,
 		RTT:               e.rtt.srtt,

@@ -172,7 +172,8 @@ func (e *endpoint) listenMSSLocked(g *segment) int {
 // sendSYNACKLocked sends the SYN-ACK of a half-open connection, with the
 // options the SYN asked for (RFC 7323 §2.2, §3.2; RFC 2018 §2).
 func (e *endpoint) sendSYNACKLocked(se *synEntry) {
-	ob := header.NewTCPOptionsBuilder(e.optBuf[:])
+	var optBuf [header.TCPMaximumOptionsSize]byte
+	ob := header.NewTCPOptionsBuilder(optBuf[:])
 	ob.AddMSS(uint16(se.advMSS))
 	if se.opts.SACKPermitted {
 		ob.AddSACKPermitted()

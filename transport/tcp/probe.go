@@ -94,6 +94,7 @@ func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
 // fillStateLocked copies the endpoint's state into st (the segment
 // fields aside).
 func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
+	defer e.borrowRecoveryLocked()()
 	st.ID = e.id
 	st.UniqueID = e.uniqueID
 	st.State = uint8(e.state)
@@ -103,7 +104,7 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 		Busy: busy, Application: acc[LimitApplication], ReceiverWindow: acc[LimitReceiverWindow],
 		CongestionWindow: acc[LimitCongestionWindow], SendBuffer: acc[LimitSendBuffer],
 	}
-	st.SegTime = e.s.Clock().NowMonotonic()
+	st.SegTime = e.nowLocked()
 
 	st.RcvBufSize = e.rcvBufSize
 	st.RcvBufUsed = e.rcvBuf.Len()
@@ -401,7 +402,7 @@ func (e *endpoint) limitLocked() Limit {
 		return LimitReceiverWindow
 	}
 	cwnd, flight := e.cc.Cwnd(), int(e.sndUna.Size(e.sndNxt))
-	if e.inRecovery && e.sackOK {
+	if e.endpointRecovery != nil && e.inRecovery && e.sackOK {
 		// RFC 6675 §5 (C): recovery sends while cwnd − pipe ≥ 1 SMSS;
 		// with RACK the window is PRR's (RFC 6937 §3: pipe + sndcnt,
 		// as computed at the latest ACK).
@@ -443,7 +444,7 @@ func (e *endpoint) chronoLocked() {
 	if l == c.cur && busy == c.busy {
 		return
 	}
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	if !c.since.IsZero() {
 		d := now.Sub(c.since)
 		c.acc[c.cur] += d
@@ -460,7 +461,7 @@ func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration)
 	c := &e.intro.chrono
 	acc, busy := c.acc, c.busyT
 	if !c.since.IsZero() {
-		d := e.s.Clock().NowMonotonic().Sub(c.since)
+		d := e.nowLocked().Sub(c.since)
 		acc[c.cur] += d
 		if c.busy {
 			busy += d

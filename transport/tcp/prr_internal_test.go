@@ -11,6 +11,7 @@ import (
 // and PRR started as on entering recovery.
 func prrEndpoint(n int) *endpoint {
 	e := &endpoint{sndMSS: 1000, sackOK: true, sndUna: 0, sndMax: seqnum.Value(n * 1000)}
+	e.recoveryLocked()
 	e.cc = NewNewReno(1000)
 	for i := range n {
 		e.rack.segs = append(e.rack.segs, txSeg{start: seqnum.Value(i * 1000), end: seqnum.Value(i*1000 + 1000)})

@@ -546,11 +546,17 @@ func (e *endpoint) rackOnRTOLocked() {
 
 // rackDeadlineLocked is the earliest of the RACK and TLP deadlines.
 func (e *endpoint) rackDeadlineLocked() tcpip.MonotonicTime {
+	if e.endpointRecovery == nil {
+		return zeroTime
+	}
 	return earliest(e.rack.reoAt, e.rack.ptoAt)
 }
 
 // rackStopTimersLocked clears the RACK and TLP deadlines.
 func (e *endpoint) rackStopTimersLocked() {
+	if e.endpointRecovery == nil {
+		return
+	}
 	e.rack.reoAt, e.rack.ptoAt = zeroTime, zeroTime
 }
 

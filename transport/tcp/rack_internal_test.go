@@ -19,6 +19,7 @@ func rackSendNew(e *endpoint, n int, t tcpip.MonotonicTime) {
 // transmit time; the cumulative ACK prunes them; their number is bounded.
 func TestRACKRecords(t *testing.T) {
 	e := &endpoint{sndMSS: 1000, sackOK: true}
+	e.recoveryLocked()
 	t0 := tcpip.MonotonicFromNanoseconds(1e9)
 	for range 3 {
 		rackSendNew(e, 1000, t0)

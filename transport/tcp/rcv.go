@@ -18,6 +18,9 @@ func (e *endpoint) handleSegmentLocked(g *segment) {
 	case StateListen:
 		e.listenLocked(g)
 	case StateSynSent:
+		if g.dataLen > 0 || g.has(header.TCPFlagFIN) {
+			e.recoveryLocked() // data or FIN with the SYN-ACK
+		}
 		e.synSentLocked(g)
 	case StateClosed:
 		// Raced with the endpoint's end: answer as a closed port
@@ -26,6 +29,7 @@ func (e *endpoint) handleSegmentLocked(g *segment) {
 		e.p.replyRST(g, g.nic)
 		g.release()
 	default:
+		e.recoveryLocked()
 		e.rcvLocked(g)
 		g.release()
 	}
@@ -70,7 +74,7 @@ func (e *endpoint) challengeACKLocked() {
 // rcvLocked processes a segment in SYN-RECEIVED or a synchronized state,
 // following the steps of RFC 9293 §3.10.7.4. It does not release g.
 func (e *endpoint) rcvLocked(g *segment) {
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	// RFC 6191 §2: a SYN for a connection in TIME-WAIT opens a new
 	// incarnation if its timestamp (or, without timestamps, its
 	// sequence number) is higher than the old connection's.
@@ -411,7 +415,7 @@ func (e *endpoint) dupAckLocked() {
 		e.undoSaveLocked(false)
 		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 		e.retransmitHeadLocked()
-		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+		e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	}
 }
 
@@ -522,7 +526,7 @@ func (e *endpoint) dataLocked(g *segment) {
 		e.sendACKLocked()
 	default:
 		if e.delackAt.IsZero() {
-			e.delackAt = e.s.Clock().NowMonotonic().Add(delayedACKTimeout)
+			e.delackAt = e.nowLocked().Add(delayedACKTimeout)
 		}
 	}
 }
@@ -534,7 +538,7 @@ func (e *endpoint) rcvFinLocked() {
 	e.rcvFin = true
 	e.oooFin = false
 	e.notifyLocked(tcpip.EventIn | tcpip.EventRdHUp)
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	switch e.state {
 	case StateSynReceived, StateEstablished:
 		e.setStateLocked(StateCloseWait)

@@ -75,10 +75,10 @@ func (e *endpoint) rtoLocked() time.Duration {
 // data up to ack: from the echoed timestamp (RFC 7323 §4.1: every such
 // ACK gives a sample) or from the timed segment (RFC 6298 §3, Karn).
 func (e *endpoint) rttOnAckLocked(ack seqnum.Value, tsEcr uint32, hasTS bool) {
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	if e.tsOK && hasTS && tsEcr != 0 {
 		d := e.tsNowLocked() - tsEcr
-		if !e.rtoSince.IsZero() {
+		if e.endpointRecovery != nil && !e.rtoSince.IsZero() {
 			// Karn's rule (RFC 6298 §3) for timestamps: an ACK that
 			// ends an RTO backoff period but echoes a timestamp
 			// sent before the latest timeout belongs to an earlier

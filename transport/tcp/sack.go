@@ -226,7 +226,7 @@ func (e *endpoint) sackEnterRecoveryLocked() {
 		e.prrStartLocked()
 		e.rackMarkDupThreshLocked(e.dupAcks >= sackDupThresh || e.sackIsLostLocked(e.sndUna))
 		e.rxtSndMax = e.sndMax
-		e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+		e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 		e.sackRecoverySendLocked()
 		return
 	}
@@ -235,7 +235,7 @@ func (e *endpoint) sackEnterRecoveryLocked() {
 		e.highRxt = e.sndUna.Add(seqnum.Size(n))
 	}
 	e.rxtSndMax = e.sndMax
-	e.rtoAt = e.s.Clock().NowMonotonic().Add(e.rtoLocked())
+	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	// (4.4) Run SetPipe and send what (C) allows.
 	e.sackRecoverySendLocked()
 }
@@ -427,7 +427,7 @@ func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 		flags |= header.TCPFlagFIN
 	}
 	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, max(n, 0), false)
-	e.rackOnSendLocked(seq, max(n, 0), fin, e.s.Clock().NowMonotonic())
+	e.rackOnSendLocked(seq, max(n, 0), fin, e.nowLocked())
 	e.countRetransmitLocked()
 	if e.undoArmed {
 		if len(e.undoRxt) >= sackUndoMaxRxt {

@@ -10,6 +10,7 @@ import (
 // segments of 1000 bytes from 0, the 3rd and 5th missing.
 func TestSACKPipeArithmetic(t *testing.T) {
 	e := &endpoint{sndMSS: 1000, sndUna: 2000, sndMax: 10000}
+	e.recoveryLocked()
 	e.highRxt = e.sndUna
 	sack := func(rs ...seqRange) {
 		e.sacked = e.sacked[:0]
@@ -65,6 +66,7 @@ func TestSACKPipeArithmetic(t *testing.T) {
 // The scoreboard merges, and holes are found between ranges.
 func TestSACKScoreboardHoles(t *testing.T) {
 	e := &endpoint{sndMSS: 1000, sndUna: 0, sndMax: 10000}
+	e.recoveryLocked()
 	e.sackAddLocked(5000, 6000)
 	e.sackAddLocked(3000, 4000)
 	e.sackAddLocked(4000, 5000)

@@ -11,7 +11,7 @@ import (
 // tsNowLocked is our timestamp clock (RFC 7323 §5.4): milliseconds of
 // the stack's monotonic clock plus a per-connection random offset.
 func (e *endpoint) tsNowLocked() uint32 {
-	return uint32(e.s.Clock().NowMonotonic().Nanoseconds()/1e6) + e.tsOffset
+	return uint32(e.nowLocked().Nanoseconds()/1e6) + e.tsOffset
 }
 
 // rcvWindowLocked returns the window field to send and records the right
@@ -63,7 +63,8 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	if r == nil {
 		return
 	}
-	ob := header.NewTCPOptionsBuilder(e.optBuf[:])
+	var optBuf [header.TCPMaximumOptionsSize]byte
+	ob := header.NewTCPOptionsBuilder(optBuf[:])
 	var wnd uint16
 	if flags&header.TCPFlagSYN != 0 {
 		// RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -90,13 +91,13 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 		// would be dropped by IP (DF, PacketTooBig), and with it
 		// every retransmission while our out-of-order queue stays,
 		// which stalled bidirectional transfers for good.
-		if room := e.sndMSS + e.tsOptLenLocked() - n; room < len(e.optBuf) {
-			ob = header.NewTCPOptionsBuilder(e.optBuf[:max(room, e.tsOptLenLocked())])
+		if room := e.sndMSS + e.tsOptLenLocked() - n; room < len(optBuf) {
+			ob = header.NewTCPOptionsBuilder(optBuf[:max(room, e.tsOptLenLocked())])
 		}
 		if e.tsOK && flags&header.TCPFlagRST == 0 {
 			ob.AddTimestamps(e.tsNowLocked(), e.tsRecent)
 		}
-		if e.sackOK && (len(e.ooo) > 0 || e.dsackPending) && flags&header.TCPFlagRST == 0 {
+		if e.sackOK && e.endpointRecovery != nil && (len(e.ooo) > 0 || e.dsackPending) && flags&header.TCPFlagRST == 0 {
 			ob.AddSACKBlocks(e.sackBlocksLocked())
 		}
 		wnd = e.rcvWindowLocked()
@@ -164,7 +165,7 @@ func (e *endpoint) tsOptLenLocked() int {
 // carries (RFC 2018 §3: two NOPs, kind, length and 8 bytes a block; at
 // most 3 blocks beside the timestamps, 4 without), 0 if none.
 func (e *endpoint) sackOptLenLocked() int {
-	if !e.sackOK || (len(e.ooo) == 0 && !e.dsackPending) {
+	if !e.sackOK || e.endpointRecovery == nil || (len(e.ooo) == 0 && !e.dsackPending) {
 		return 0
 	}
 	k := len(e.ooo)
@@ -203,6 +204,15 @@ func (e *endpoint) sendDataLocked() {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 	default:
 		return
+	}
+	if e.endpointRecovery == nil {
+		if e.sndBuf.Len() == 0 && !e.finQueued {
+			// Nothing to send: an idle connection stays without
+			// recovery state.
+			e.armLocked()
+			return
+		}
+		e.recoveryLocked()
 	}
 	if e.inRecovery && e.sackOK {
 		// RFC 6675 §5 (C): during SACK recovery the pipe decides
@@ -287,7 +297,7 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 		flags |= header.TCPFlagFIN
 	}
 	seq := e.sndNxt
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	if e.sndUna == e.sndMax {
 		e.headSentAt = now
 	}
