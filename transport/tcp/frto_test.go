@@ -7,7 +7,6 @@ import (
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/seqnum"
 	"github.com/ustack-go/ustack/tcpip"
-	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // frtoFireRTO runs the endpoint's timers until the retransmission timer
@@ -69,8 +68,6 @@ func offsets(base seqnum.Value, segs []seg) []int {
 // ssthresh before the timeout and the offset of the next new byte.
 func frtoStart(t *testing.T, e *env, p *peer, ep tcpip.Endpoint, mss int) (seqnum.Value, int, int) {
 	t.Helper()
-	// The timeout itself is under test: no tail loss probe first.
-	tcp.DisableTLP(e.a)
 	write(t, ep, make([]byte, 14*mss))
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum
@@ -266,7 +263,6 @@ func eifelACK(p *peer, base seqnum.Value, ack int, ecr uint32, offs ...int) []in
 // TSval of the originals and the Info before anything was lost.
 func eifelStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32, int) {
 	t.Helper()
-	tcp.DisableTLP(p.e.a) // as frtoStart
 	write(t, ep, make([]byte, 14*eifelMSS))
 	segs := p.expect(10)
 	return segs[0].f.SeqNum, segs[0].opts.TSVal, info(t, ep).Ssthresh

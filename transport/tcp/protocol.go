@@ -215,9 +215,6 @@ type protocol struct {
 
 	// sack is SACKEnabledOption: read on every segment, so atomic.
 	sack atomic.Bool
-	// tlpOff turns tail loss probes off (tests of the RTO alone,
-	// export_test.go).
-	tlpOff atomic.Bool
 	// ecn is the ECNOption of new endpoints.
 	ecn atomic.Int32
 

@@ -13,7 +13,7 @@ import "github.com/ustack-go/ustack/tcpip"
 // SACKed data on the scoreboard, not in loss recovery, no probe of this
 // episode outstanding, data in flight.
 func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
-	if !e.rackOnLocked() || e.p.tlpOff.Load() {
+	if !e.rackOnLocked() {
 		return
 	}
 	r := &e.rack
