@@ -9,7 +9,6 @@ import (
 	"github.com/ustack-go/ustack/seqnum"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/internal/testnet"
-	"github.com/ustack-go/ustack/transport/tcp"
 )
 
 // warmRTT runs rounds round trips of one segment each, the peer
@@ -490,4 +489,42 @@ func TestRACKCoarseClock(t *testing.T) {
 	}
 }
 
-var _ = tcp.ProtocolNumber
+
+// RFC 8985 §6.2 step 4: a D-SACK (a retransmission was spurious) grows
+// reo_wnd by RACK.min_RTT/4 for the next 16 recoveries. With reordering
+// seen and a 20 ms path the window is 5 ms: a segment late by 8 ms is
+// retransmitted; once the D-SACK of that retransmission arrives the
+// window is 10 ms, and the same lateness no longer draws one.
+func TestRACKDSACKGrowsWindow(t *testing.T) {
+	e, p, ep := toEstablishedSACK(t)
+	warmRTT(t, e, p, ep, 30, 20*time.Millisecond)
+	late := func(step string, wantRxt bool) {
+		t.Helper()
+		b := sendSegments(t, p, ep, 4)
+		e.advance(20 * time.Millisecond)
+		wantSent(t, step+": SACK 2", ackSACK(t, p, b, 0, 1000, 2000))
+		e.advance(8 * time.Millisecond)
+		got := dataSent(e, b)
+		if wantRxt {
+			wantSent(t, step+": after 8 ms", got, 0)
+		} else {
+			wantSent(t, step+": after 8 ms", got)
+		}
+		wantSent(t, step+": ACK 4", ackSACK(t, p, b, 4000))
+		if wantRxt {
+			// The retransmission arrives after the original: D-SACK.
+			wantSent(t, step+": D-SACK", ackSACK(t, p, b, 4000, 0, 1000))
+		}
+	}
+	// A first reordering within the window sets reordering_seen.
+	b := sendSegments(t, p, ep, 2)
+	e.advance(20 * time.Millisecond)
+	ackSACK(t, p, b, 0, 1000, 2000)
+	e.advance(2 * time.Millisecond)
+	ackSACK(t, p, b, 2000)
+	late("5 ms window", true)
+	late("10 ms window", false)
+	if got := counter(e.a, "TCP.Retransmits"); got != 1 {
+		t.Fatalf("%d retransmissions", got)
+	}
+}
