@@ -489,7 +489,6 @@ func TestRACKCoarseClock(t *testing.T) {
 	}
 }
 
-
 // RFC 8985 §6.2 step 4: a D-SACK (a retransmission was spurious) grows
 // reo_wnd by RACK.min_RTT/4 for the next 16 recoveries. With reordering
 // seen and a 20 ms path the window is 5 ms: a segment late by 8 ms is
