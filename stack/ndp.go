@@ -108,7 +108,8 @@ type NDPConfigurations struct {
 	TempIdgenRetries             uint8
 
 	// SendRouterAdvertisements makes a NIC of a stack that forwards IPv6
-	// a router that advertises (RFC 4861 §6.2.1 AdvSendAdvertisements):
+	// a router that advertises (RFC 4861 §6.2.1 AdvSendAdvertisements),
+	// from when the NIC is up and forwarding on, in either order:
 	// periodic unsolicited advertisements at a random interval in
 	// [MinRtrAdvInterval, MaxRtrAdvInterval] and answers to
 	// solicitations. The Adv* fields are the advertised values.

@@ -323,7 +323,20 @@ func (s *Stack) SetForwarding(n tcpip.NetworkProtocolNumber, on bool) error {
 	s.mu.Lock()
 	s.forwarding[n] = on
 	s.mu.Unlock()
+	// Endpoints whose behaviour depends on it (an IPv6 router
+	// advertises and stops soliciting, RFC 4861 §6.2) are told.
+	for _, nc := range s.nicList() {
+		if f, ok := nc.networkEndpoints[n].(ForwardingObserver); ok {
+			f.ForwardingChanged(on)
+		}
+	}
 	return nil
+}
+
+// ForwardingObserver is implemented by network endpoints that act on a
+// change of their protocol's forwarding (SetForwarding).
+type ForwardingObserver interface {
+	ForwardingChanged(on bool)
 }
 
 // Forwarding reports whether IP forwarding is on for a protocol.

@@ -28,6 +28,9 @@ type ndpState struct {
 	cfg stack.NDPConfigurations // guarded by mu
 
 	dad map[netip.Addr]*dadEntry // guarded by mu
+	// initializing is set while Enable brings the NIC up: detection
+	// started then waits a random delay first.
+	initializing bool // guarded by mu
 
 	rsTimer tcpip.Timer // guarded by mu; nil: not soliciting
 	rsLeft  int         // guarded by mu
@@ -141,13 +144,46 @@ func (e *endpoint) startDAD(a netip.Addr) {
 		d.nonce[i] = byte(v >> (8 * i))
 	}
 	e.ndp.dad[a] = d
+	delay := time.Duration(0)
+	if e.ndp.initializing {
+		delay = e.randDuration(e.ndp.cfg.MaxRtrSolicitationDelay)
+	}
 	e.ndp.mu.Unlock()
 	e.setTentative(a, true)
 	// RFC 4862 §5.4: DAD runs when the interface is up; a NIC that is
 	// down starts it from Enable.
 	if e.enabled.Load() {
-		e.dadTransmit(a, d)
+		e.dadStart(a, d, delay)
 	}
+}
+
+// dadStart sends the first solicitation of a's detection after delay:
+// RFC 4862 §5.4.2 wants a random delay in [0, MAX_RTR_SOLICITATION_DELAY)
+// when DAD is the first thing done after the interface comes up, so that
+// nodes starting together do not collide.
+func (e *endpoint) dadStart(a netip.Addr, d *dadEntry, delay time.Duration) {
+	if delay <= 0 {
+		e.dadTransmit(a, d)
+		return
+	}
+	e.ndp.mu.Lock()
+	defer e.ndp.mu.Unlock()
+	if e.ndp.dad[a] != d || d.timer != nil {
+		return
+	}
+	var t tcpip.Timer
+	t = e.p.s.Clock().AfterFunc(delay, func() {
+		e.ndp.mu.Lock()
+		if e.ndp.dad[a] != d || d.timer != t {
+			e.ndp.mu.Unlock()
+			return
+		}
+		// dadTransmit arms the retransmission timer of its own.
+		d.timer = nil
+		e.ndp.mu.Unlock()
+		e.dadTransmit(a, d)
+	})
+	d.timer = t
 }
 
 // restartDAD starts the detection of every address still tentative (the
@@ -155,19 +191,20 @@ func (e *endpoint) startDAD(a netip.Addr) {
 func (e *endpoint) restartDAD() {
 	e.ndp.mu.Lock()
 	type pending struct {
-		a netip.Addr
-		d *dadEntry
+		a     netip.Addr
+		d     *dadEntry
+		delay time.Duration
 	}
 	var list []pending
 	for a, d := range e.ndp.dad {
 		if d.timer == nil {
 			d.left = max(int(e.ndp.cfg.DupAddrDetectTransmits), 1)
-			list = append(list, pending{a, d})
+			list = append(list, pending{a, d, e.randDuration(e.ndp.cfg.MaxRtrSolicitationDelay)})
 		}
 	}
 	e.ndp.mu.Unlock()
 	for _, p := range list {
-		e.dadTransmit(p.a, p.d)
+		e.dadStart(p.a, p.d, p.delay)
 	}
 }
 

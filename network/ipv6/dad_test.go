@@ -335,3 +335,31 @@ func TestDADAbort(t *testing.T) {
 		t.Errorf("%d probes, want only the first", got)
 	}
 }
+
+// The link-local address formed when the NIC comes up goes through DAD
+// too, its first probe after a random delay below MAX_RTR_SOLICITATION_DELAY
+// (RFC 4862 §5.4.2, §5.3), and is then usable.
+func TestLinkLocalDAD(t *testing.T) {
+	n := newNet(t)
+	h := n.hub()
+	ev := &events{}
+	cfg := stack.DefaultNDPConfigurations()
+	cfg.MaxRtrSolicitations = 0
+	s := n.newStack(stackOpts{ndp: cfg, ndpDisp: ev})
+	n.addNIC(s, 1, h, mac(2), 1500, "")
+	ll := linkLocal(2)
+	if !tentative(t, s, ll) {
+		t.Fatal("link-local address not tentative at first")
+	}
+	n.advance(time.Second - time.Nanosecond)
+	if got := len(dadProbes(t, h.Frames(), ll)); got != 1 {
+		t.Fatalf("%d probes within MAX_RTR_SOLICITATION_DELAY, want 1", got)
+	}
+	n.advance(time.Second)
+	if tentative(t, s, ll) {
+		t.Error("link-local address still tentative after the delay and RetransTimer")
+	}
+	if got := ev.take(); !slices.Equal(got, []string{"dad " + ll.String() + " succeeded"}) {
+		t.Errorf("events %q", got)
+	}
+}

@@ -80,7 +80,13 @@ func (e *endpoint) Enable() error {
 	e.restartDAD()
 	e.mldEnable()
 	if e.p.autoGenLinkLocal.Load() {
+		e.ndp.mu.Lock()
+		e.ndp.initializing = true
+		e.ndp.mu.Unlock()
 		e.autoGenLinkLocal()
+		e.ndp.mu.Lock()
+		e.ndp.initializing = false
+		e.ndp.mu.Unlock()
 	}
 	e.startRouterSolicitation()
 	e.updateAdvertising()

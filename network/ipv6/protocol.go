@@ -12,7 +12,7 @@
 //
 // and tune it with the typed options of this package through
 // Stack.SetNetworkProtocolOption (DefaultHopLimitOption, the reassembly
-// limits, AutoGenLinkLocalOption, EchoMulticastReplyOption).
+// limits, AutoGenLinkLocalOption, EchoMulticastReplyOption, MLDOption).
 //
 // ICMPv6 and NDP are part of this package, not transport protocols: echo
 // requests are answered, ICMPv6 errors become stack.TransportError values
@@ -21,11 +21,19 @@
 // message is also handed to the stack's TransportDispatcher, so that raw
 // endpoints and ICMPv6 echo endpoints see them.
 //
-// The parts of Neighbor Discovery beyond address resolution (router and
-// prefix discovery, redirects, duplicate address detection) and MLD have
-// their hooks in ndp.go and endpoint.go: see handleRouterSolicit,
-// handleRouterAdvert, handleRedirect, startDAD and the group membership
-// functions.
+// Beyond address resolution, each NIC runs what its
+// stack.NDPConfigurations (stack.Options.NDPConfigs,
+// Stack.SetNDPConfigurations) turns on: duplicate address detection with
+// RFC 7527 nonces (dad.go; Stack.IsAddrTentative,
+// Stack.DupTentativeAddrDetected), router solicitation and the processing
+// of Router Advertisements, the Default Router List with RFC 4191
+// preferences, on-link prefixes, Route Information options and redirects
+// (router.go), stateless address autoconfiguration with EUI-64 or RFC 7217
+// opaque identifiers and RFC 8981 temporary addresses (slaac.go), and,
+// when the stack forwards, router advertising (radv.go). The zero
+// configuration turns all of them off. What they learn is reported to the
+// stack's stack.NDPDispatcher. MLDv2 with MLDv1 compatibility (mld.go)
+// runs when MLDOption enables it.
 //
 // Inbound packets are processed to completion on the goroutine that
 // delivers them; every timer runs through the stack's Clock. Each packet
@@ -96,8 +104,9 @@ type MaxFragmentsOption int
 // AutoGenLinkLocalOption, on by default, makes every NIC with an Ethernet
 // address form a link-local address from it when it comes up: fe80::/64
 // with the modified EUI-64 interface identifier (RFC 4291 Appendix A,
-// RFC 4862 §5.3), as Linux does with addr_gen_mode 0. It applies to NICs
-// enabled after it is set.
+// RFC 4862 §5.3), as Linux does with addr_gen_mode 0, or an RFC 7217
+// opaque one when stack.Options.OpaqueIIDOpts names the NICs (Linux's
+// addr_gen_mode 2). It applies to NICs enabled after it is set.
 type AutoGenLinkLocalOption bool
 
 // EchoMulticastReplyOption, on by default, makes the protocol answer echo

@@ -207,3 +207,17 @@ func (e *endpoint) sendRouterAdvert(cfg *stack.NDPConfigurations) {
 		e.p.stats.ICMPv6.Sent.RouterAdvert.Inc()
 	}
 }
+
+// ForwardingChanged implements stack.ForwardingObserver: a NIC becoming
+// a router stops soliciting (RFC 4861 §6.2: hosts solicit) and starts
+// advertising if configured to; one becoming a host stops advertising
+// (RFC 4861 §6.2.5 would send final advertisements with a zero lifetime
+// first; they are not sent).
+func (e *endpoint) ForwardingChanged(on bool) {
+	if on {
+		e.ndp.mu.Lock()
+		e.stopRouterSolicitationLocked()
+		e.ndp.mu.Unlock()
+	}
+	e.updateAdvertising()
+}

@@ -137,8 +137,9 @@ func TestRouterAdvertising(t *testing.T) {
 	}
 }
 
-// Turning advertising off through SetNDPConfigurations stops it; a host
-// (forwarding off) never advertises even when configured to.
+// A host (forwarding off) never advertises even when configured to;
+// turning forwarding on starts advertising, turning it off or
+// SetNDPConfigurations without SendRouterAdvertisements stops it.
 func TestRouterAdvertisingSwitch(t *testing.T) {
 	n := newNet(t)
 	h := n.hub()
@@ -149,12 +150,22 @@ func TestRouterAdvertisingSwitch(t *testing.T) {
 		t.Fatal("a host advertised")
 	}
 	s.SetForwarding(ipv6Proto, true)
+	n.advance(time.Minute)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) == 0 {
+		t.Fatal("no advertisement once forwarding")
+	}
+	s.SetForwarding(ipv6Proto, false)
+	n.advance(10 * time.Minute)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
+		t.Fatalf("%d advertisements after forwarding went off", len(ras))
+	}
+	s.SetForwarding(ipv6Proto, true)
 	if err := s.SetNDPConfigurations(1, routerConfig()); err != nil {
 		t.Fatal(err)
 	}
 	n.advance(time.Minute)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) == 0 {
-		t.Fatal("no advertisement once forwarding")
+		t.Fatal("no advertisement with forwarding back on")
 	}
 	cfg := routerConfig()
 	cfg.SendRouterAdvertisements = false

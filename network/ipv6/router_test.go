@@ -402,3 +402,58 @@ func TestRedirect(t *testing.T) {
 		t.Errorf("target entry %+v", e)
 	}
 }
+
+// raBody returns the body of a Router Advertisement with a default router
+// lifetime of a minute and an autonomous /64 prefix.
+func raBody(prefix string) header.NDPRouterAdvert {
+	pi := prefixOpt(prefix, true, true, time.Hour, time.Hour)
+	b := make([]byte, header.NDPRouterAdvertMinimumSize+pi.Size())
+	(&header.NDPRouterAdvertFields{RouterLifetime: time.Minute}).Encode(b)
+	pi.Encode(b[header.NDPRouterAdvertMinimumSize:])
+	return header.NDPRouterAdvert(b)
+}
+
+// HandleNDPRA feeds an advertisement through the API. A stack that
+// forwards ignores advertisements (RFC 4861 §6.2.1: routers do not
+// configure themselves from other routers; no SLAAC, no default router)
+// unless HandleRAsAlwaysEnabled asks for it (Linux's accept_ra=2).
+func TestHandleNDPRA(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		forwarding bool
+		mode       stack.HandleRAsMode
+		learns     bool
+	}{
+		{"host", false, stack.HandleRAsWhenForwardingDisabled, true},
+		{"router", true, stack.HandleRAsWhenForwardingDisabled, false},
+		{"router accept_ra=2", true, stack.HandleRAsAlwaysEnabled, true},
+		{"disabled", false, stack.HandleRAsDisabled, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNet(t)
+			h := n.hub()
+			cfg := hostConfig()
+			cfg.HandleRAs = tc.mode
+			cfg.DupAddrDetectTransmits = 0
+			s := n.newStack(stackOpts{ndp: cfg})
+			s.SetForwarding(ipv6Proto, tc.forwarding)
+			n.addNIC(s, 1, h, mac(2), 1500, "")
+			n.run()
+			if err := s.HandleNDPRA(1, linkLocal(9), raBody("2001:db8:1::/64")); err != nil {
+				t.Fatal(err)
+			}
+			n.run()
+			_, formed := nicAddr(s, eui64Addr("2001:db8:1::", 2).Addr())
+			routed := hasRoute(s, "::/0 via "+linkLocal(9).String()+" nic 1 metric 1024")
+			if formed != tc.learns || routed != tc.learns {
+				t.Errorf("address formed %v, default route %v; want %v", formed, routed, tc.learns)
+			}
+			if err := s.HandleNDPRA(1, addr("2001:db8::9"), raBody("2001:db8:1::/64")); err == nil {
+				t.Error("an advertisement from a global address accepted")
+			}
+			if err := s.HandleNDPRA(5, linkLocal(9), raBody("2001:db8:1::/64")); err == nil {
+				t.Error("unknown NIC accepted")
+			}
+		})
+	}
+}
