@@ -333,9 +333,9 @@ var (
 	_ ecnResponder = (*cubic)(nil)
 )
 
-// saveUndo implements ccUndoer: RFC 9438 §4.9 "CUBIC MAY store the
-// current value of" its variables before a congestion event, to restore
-// them if the event proves spurious.
+// saveUndo implements ccUndoer: RFC 9438 §4.9 lets CUBIC keep its
+// variables as they were before a congestion event, to restore them if
+// the event proves spurious.
 func (c *cubic) saveUndo() {
 	c.prior = cubicPrior{
 		cwnd: c.cwnd, ssthresh: c.ssthresh, cwndPrior: c.cwndPrior,
@@ -370,7 +370,8 @@ func (c *cubic) undo(maxCwnd int) {
 // onECE implements ecnResponder: RFC 9438 §4.6, the multiplicative
 // decrease of a congestion event, here without fast recovery (RFC 3168
 // §6.1.2: nothing is retransmitted): cwnd = ssthresh = max(flight_size ·
-// β_cubic, 2·SMSS); RFC 9438 §4.9: an ECN-signalled event is not undone.
+// β_cubic, 2·SMSS). A mark is no retransmission: no detector can find
+// it spurious, and the connection disarms any pending undo (ecn.go).
 func (c *cubic) onECE(inflight int) {
 	c.reduce(inflight)
 	c.afterRTO = false

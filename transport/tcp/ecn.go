@@ -192,9 +192,9 @@ func (e *endpoint) ecnOnAckLocked(g *segment) {
 		return
 	}
 	if e.ecn.recoverSet && !e.sndUna.GreaterThan(e.ecn.recover) {
-		// RFC 3168 §6.1.2: "at most once per window of data": the
-		// ECEs of the data sent before the last reduction echo the
-		// same congestion.
+		// RFC 3168 §6.1.2: one reaction per window of data at
+		// most: the ECEs of the data sent before the last
+		// reduction echo the same congestion.
 		return
 	}
 	inflight := int(e.sndUna.Size(e.sndMax))

@@ -268,7 +268,7 @@ func eifelStart(t *testing.T, p *peer, ep tcpip.Endpoint) (seqnum.Value, uint32,
 	return segs[0].f.SeqNum, segs[0].opts.TSVal, info(t, ep).Ssthresh
 }
 
-// RFC 3522 §2 after a timeout: the first ACK after the retransmission
+// RFC 3522 §3.2 after a timeout: the first ACK after the retransmission
 // echoes the TSval of the original: the timeout was spurious. Nothing
 // more is retransmitted (RFC 4015 §3: SND.NXT = SND.MAX) and ssthresh is
 // restored.
@@ -291,7 +291,7 @@ func TestEifelSpuriousRTO(t *testing.T) {
 	}
 }
 
-// RFC 3522 §2: the ACK echoes the retransmission's TSval: the original
+// RFC 3522 §3.2: the ACK echoes the retransmission's TSval: the original
 // was lost; the conventional recovery goes on (go-back-N in slow start).
 func TestEifelGenuineRTO(t *testing.T) {
 	e, p, ep := eifelEstablished(t)
@@ -308,7 +308,7 @@ func TestEifelGenuineRTO(t *testing.T) {
 	}
 }
 
-// RFC 3522 §2 on a fast retransmit (reordering): the ACK that ends the
+// RFC 3522 §3.2 on a fast retransmit (reordering): the ACK that ends the
 // recovery echoes the original's TSval: the recovery is undone (NewReno
 // and CUBIC, RFC 9438 §4.9). Echoing the retransmission's TSval, it is
 // not.

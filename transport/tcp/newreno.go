@@ -152,10 +152,9 @@ func (r *newReno) undo(maxCwnd int) {
 	r.ssthresh = max(r.ssthresh, r.undoSsthresh)
 }
 
-// onECE implements ecnResponder: RFC 3168 §6.1.2, cwnd and ssthresh
-// halved ("the sender halves the congestion window cwnd and reduces the
-// slow start threshold ssthresh"), at least 2·SMSS as RFC 5681 eq. 4,
-// without fast recovery's inflation.
+// onECE implements ecnResponder: RFC 3168 §6.1.2 treats the echo as a
+// loss and halves cwnd, ssthresh with it; at least 2·SMSS as RFC 5681
+// eq. 4, without fast recovery's inflation.
 func (r *newReno) onECE(_ int) {
 	r.ssthresh = max(r.cwnd/2, 2*r.mss)
 	r.cwnd = r.ssthresh

@@ -11,7 +11,7 @@ import (
 //
 //   - D-SACK (RFC 3708 §3, sack.go): every retransmission of a fast
 //     recovery came back D-SACKed;
-//   - Eifel (RFC 3522 §2): the first ACK of new data after the first
+//   - Eifel (RFC 3522 §3.2): the first ACK of new data after the first
 //     retransmission echoes a timestamp older than that retransmission,
 //     so the original segment, not the retransmission, was acknowledged
 //     (timestamps must be on);
@@ -55,7 +55,7 @@ type eifelState struct {
 
 // undoSaveLocked starts an episode that may be undone: a fast
 // retransmit or (rto) a timeout is about to reduce the window and
-// retransmit. RFC 3522 §2 step (1): the TSval of the retransmission is
+// retransmit. RFC 3522 §3.2: the TSval of the retransmission is
 // remembered; it is sent right after this, at the same clock reading.
 func (e *endpoint) undoSaveLocked(rto bool) {
 	if u, ok := e.cc.(ccUndoer); ok {
@@ -103,8 +103,8 @@ func (e *endpoint) spuriousOnAckLocked(g *segment, una seqnum.Value, sacked bool
 		acked = int(una.Size(e.sndUna))
 	}
 	if acked > 0 && e.eifel.armed {
-		// RFC 3522 §2 step (3)–(5): the first acceptable ACK after
-		// the retransmission decides.
+		// RFC 3522 §3.2: the first acceptable ACK after the
+		// retransmission decides.
 		e.eifel.armed = false
 		if g.opts.HasTimestamps && g.opts.TSEcr != 0 {
 			if int32(g.opts.TSEcr-e.eifel.ts) < 0 {
@@ -123,11 +123,10 @@ func (e *endpoint) spuriousOnAckLocked(g *segment, una seqnum.Value, sacked bool
 				}
 				return
 			}
-			// The retransmission was acknowledged: the original
-			// was lost, the timeout genuine (RFC 3522 §2: "the
-			// Eifel detection algorithm ... has determined that
-			// the retransmission was not spurious"). F-RTO has
-			// nothing left to find out.
+			// The ACK echoes the retransmission: the original was
+			// lost and the timeout genuine (RFC 3522 §3.2 finds no
+			// spurious retransmission). F-RTO has nothing left to
+			// find out.
 			if e.eifel.rto && e.frto.step != frtoOff {
 				e.frtoRevertLocked(e.frto.step == frtoSecond)
 			}
