@@ -51,9 +51,9 @@ func (e *endpoint) updateAdvertising() {
 		// soliciting.
 		e.stopRouterSolicitationLocked()
 		e.ndp.adv = advertiser{on: true}
-		var t tcpip.Timer
-		t = e.p.s.Clock().AfterFunc(e.randDuration(maxRADelayTime), func() { e.advTimer(t) })
-		e.ndp.adv.timer = t
+		ref := new(timerRef)
+		ref.t = e.p.s.Clock().AfterFunc(e.randDuration(maxRADelayTime), func() { e.advTimer(ref) })
+		e.ndp.adv.timer = ref.t
 	case !want && e.ndp.adv.on:
 		e.stopAdvertisingLocked()
 	}
@@ -72,8 +72,9 @@ func (e *endpoint) stopAdvertisingLocked() {
 // schedules the next: a random interval in [MinRtrAdvInterval,
 // MaxRtrAdvInterval] (RFC 4861 §6.2.4), capped at
 // MAX_INITIAL_RTR_ADVERT_INTERVAL for the first few.
-func (e *endpoint) advTimer(t tcpip.Timer) {
+func (e *endpoint) advTimer(ref *timerRef) {
 	e.ndp.mu.Lock()
+	t := ref.t
 	a := &e.ndp.adv
 	if !a.on || a.timer != t {
 		e.ndp.mu.Unlock()
