@@ -125,7 +125,15 @@ func TestRouterAdvertising(t *testing.T) {
 	}
 
 	// A solicitation is answered within MAX_RA_DELAY_TIME (but not
-	// sooner than MIN_DELAY_BETWEEN_RAS after the last one).
+	// sooner than MIN_DELAY_BETWEEN_RAS after the last one): wait for an
+	// advertisement, then MIN_DELAY_BETWEEN_RAS (the next periodic one is
+	// MinRtrAdvInterval, 30 s, away).
+	for range 120 {
+		n.advance(time.Second)
+		if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) > 0 {
+			break
+		}
+	}
 	n.advance(3 * time.Second)
 	h.Frames()
 	body := make([]byte, header.NDPRouterSolicitMinimumSize)
@@ -134,6 +142,17 @@ func TestRouterAdvertising(t *testing.T) {
 	n.advance(500 * time.Millisecond)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
 		t.Errorf("%d advertisements within 500ms of a solicitation, want 1", len(ras))
+	}
+	// Another solicitation at once: the answer waits for
+	// MIN_DELAY_BETWEEN_RAS (3 s) after the last advertisement.
+	h.Send(ndpFrame(header.EthernetAddrFromMulticastIPv6(all), mac(2), linkLocal(2), all, 255, ndpMessage(linkLocal(2), all, header.ICMPv6RouterSolicit, 0, body)))
+	n.advance(2 * time.Second)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
+		t.Errorf("answered within MIN_DELAY_BETWEEN_RAS of the last advertisement")
+	}
+	n.advance(1500 * time.Millisecond)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
+		t.Errorf("%d answers to the second solicitation, want 1", len(ras))
 	}
 }
 
