@@ -41,6 +41,12 @@ func (e *endpoint) advertisingWanted(cfg *stack.NDPConfigurations) bool {
 // updateAdvertising starts or stops advertising as the configuration,
 // forwarding and the NIC's state say.
 func (e *endpoint) updateAdvertising() {
+	var final *stack.NDPConfigurations
+	defer func() {
+		if final != nil {
+			e.sendRouterAdvert(final)
+		}
+	}()
 	e.ndp.mu.Lock()
 	defer e.ndp.mu.Unlock()
 	want := e.advertisingWanted(&e.ndp.cfg)
@@ -56,11 +62,20 @@ func (e *endpoint) updateAdvertising() {
 		e.ndp.adv.timer = ref.t
 	case !want && e.ndp.adv.on:
 		e.stopAdvertisingLocked()
+		if e.enabled.Load() {
+			// RFC 4861 §6.2.5: a router that stops advertising on
+			// an interface that stays up sends a final
+			// advertisement with a zero Router Lifetime, so that
+			// hosts drop it from their default router lists.
+			c := e.ndp.cfg
+			c.AdvDefaultLifetime = -1
+			final = &c
+		}
 	}
 }
 
-// stopAdvertisingLocked stops advertising. RFC 4861 §6.2.5 suggests final
-// advertisements with a zero Router Lifetime; they are not sent.
+// stopAdvertisingLocked stops advertising (the final advertisement of
+// RFC 4861 §6.2.5 is updateAdvertising's).
 func (e *endpoint) stopAdvertisingLocked() {
 	if e.ndp.adv.timer != nil {
 		e.ndp.adv.timer.Stop()
@@ -211,9 +226,8 @@ func (e *endpoint) sendRouterAdvert(cfg *stack.NDPConfigurations) {
 
 // ForwardingChanged implements stack.ForwardingObserver: a NIC becoming
 // a router stops soliciting (RFC 4861 §6.2: hosts solicit) and starts
-// advertising if configured to; one becoming a host stops advertising
-// (RFC 4861 §6.2.5 would send final advertisements with a zero lifetime
-// first; they are not sent).
+// advertising if configured to; one becoming a host stops advertising,
+// with a final zero-lifetime advertisement (RFC 4861 §6.2.5).
 func (e *endpoint) ForwardingChanged(on bool) {
 	if on {
 		e.ndp.mu.Lock()

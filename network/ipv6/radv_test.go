@@ -174,6 +174,14 @@ func TestRouterAdvertisingSwitch(t *testing.T) {
 		t.Fatal("no advertisement once forwarding")
 	}
 	s.SetForwarding(ipv6Proto, false)
+	// RFC 4861 §6.2.5: one final advertisement with a zero lifetime.
+	ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert)
+	if len(ras) != 1 {
+		t.Fatalf("%d final advertisements, want 1", len(ras))
+	}
+	if ra, _ := header.ParseNDPRouterAdvert(ras[0].MessageBody()); ra.RouterLifetime() != 0 {
+		t.Errorf("final advertisement with lifetime %v", ra.RouterLifetime())
+	}
 	n.advance(10 * time.Minute)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
 		t.Fatalf("%d advertisements after forwarding went off", len(ras))
@@ -190,6 +198,9 @@ func TestRouterAdvertisingSwitch(t *testing.T) {
 	cfg.SendRouterAdvertisements = false
 	if err := s.SetNDPConfigurations(1, cfg); err != nil {
 		t.Fatal(err)
+	}
+	if ras, _ = icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
+		t.Errorf("%d final advertisements, want 1", len(ras))
 	}
 	n.advance(10 * time.Minute)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
