@@ -391,8 +391,15 @@ func TestMLDReports(t *testing.T) {
 	}
 	n.run()
 	msgs = mldSent(t, h.Frames())
-	if len(msgs) != 2 || !slices.Equal(msgs[1].records, []string{fmt.Sprintf("%d %v", header.MLDv2ChangeToInclude, g)}) {
+	leave := []string{fmt.Sprintf("%d %v", header.MLDv2ChangeToInclude, g)}
+	if len(msgs) != 2 || !slices.Equal(msgs[1].records, leave) {
 		t.Fatalf("v2 leave: %+v", msgs)
+	}
+	// The leave is repeated (Robustness Variable), the join's repeat
+	// is not sent any more.
+	n.advance(time.Second)
+	if msgs = mldSent(t, h.Frames()); len(msgs) != 1 || !slices.Equal(msgs[0].records, leave) {
+		t.Fatalf("v2 leave repeat: %+v", msgs)
 	}
 	// A query without Router Alert is counted and ignored.
 	n.advance(time.Minute)
