@@ -266,6 +266,10 @@ type HostOptions struct {
 	// HandleLocal is stack.Options.HandleLocal: traffic to the host's
 	// own addresses stays inside its stack.
 	HandleLocal bool
+	// NDPConfigs is stack.Options.NDPConfigs, for hosts running IPv6:
+	// the zero value turns DAD, router discovery, SLAAC and advertising
+	// off.
+	NDPConfigs stack.NDPConfigurations
 }
 
 // Host is a simulated machine: a real *stack.Stack on the network's clock.
@@ -298,6 +302,7 @@ func (n *Network) AddHost(name string, opts HostOptions) *Host {
 		NUDConfig:          opts.NUDConfig,
 		Stats:              opts.Stats,
 		HandleLocal:        opts.HandleLocal,
+		NDPConfigs:         opts.NDPConfigs,
 	})
 	if opts.Forwarding {
 		if err := s.SetForwarding(tcpip.IPv4ProtocolNumber, true); err != nil {

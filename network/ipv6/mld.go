@@ -56,8 +56,10 @@ type mldPending struct {
 	timer tcpip.Timer
 	left  int // unsolicited repeats left
 	// change: the report is a state change (CHANGE_TO_EXCLUDE), not a
-	// current state one.
+	// current state one; leave: a state change to INCLUDE {} (the
+	// group was left).
 	change bool
+	leave  bool
 }
 
 // mldReportable reports whether MLD speaks of group: RFC 3810 §6 and
@@ -135,7 +137,7 @@ func (e *endpoint) mldJoined(group netip.Addr) {
 // mldGroupTimer sends a scheduled report for group.
 func (e *endpoint) mldGroupTimer(group netip.Addr, p *mldPending) {
 	e.mld.mu.Lock()
-	if e.mld.pending[group] != p || !e.isMember(group) || !e.mldOn() {
+	if e.mld.pending[group] != p || e.isMember(group) == p.leave || !e.mldOn() {
 		if e.mld.pending[group] == p {
 			delete(e.mld.pending, group)
 		}
@@ -143,7 +145,10 @@ func (e *endpoint) mldGroupTimer(group netip.Addr, p *mldPending) {
 		return
 	}
 	typ := header.MLDv2ModeIsExclude
-	if p.change {
+	switch {
+	case p.leave:
+		typ = header.MLDv2ChangeToInclude
+	case p.change:
 		typ = header.MLDv2ChangeToExclude
 	}
 	if p.left--; p.left > 0 {
@@ -153,12 +158,16 @@ func (e *endpoint) mldGroupTimer(group netip.Addr, p *mldPending) {
 	}
 	v1 := e.mldV1Locked()
 	e.mld.mu.Unlock()
+	if p.leave && v1 {
+		e.mldSendV1(header.ICMPv6MLDv1Done, header.IPv6AllRoutersMulticastAddr, group)
+		return
+	}
 	e.mldSendReport(group, v1, typ)
 }
 
 // mldLeft reports the end of a membership: an MLDv1 Done to all-routers
 // (RFC 2710 §4), or an MLDv2 report with a CHANGE_TO_INCLUDE record and
-// no sources (RFC 3810 §6.1).
+// no sources, repeated like the reports of a join (RFC 3810 §6.1).
 func (e *endpoint) mldLeft(group netip.Addr) {
 	if !e.mldOn() || !mldReportable(group) {
 		return
@@ -171,6 +180,11 @@ func (e *endpoint) mldLeft(group netip.Addr) {
 		delete(e.mld.pending, group)
 	}
 	v1 := e.mldV1Locked()
+	if !v1 && mldRobustness > 1 {
+		p := &mldPending{left: mldRobustness - 1, leave: true}
+		p.timer = e.p.s.Clock().AfterFunc(e.randDuration(mldUnsolicitedReportInterval), func() { e.mldGroupTimer(group, p) })
+		e.mld.pending[group] = p
+	}
 	e.mld.mu.Unlock()
 	if v1 {
 		e.mldSendV1(header.ICMPv6MLDv1Done, header.IPv6AllRoutersMulticastAddr, group)

@@ -41,6 +41,12 @@ func (e *endpoint) advertisingWanted(cfg *stack.NDPConfigurations) bool {
 // updateAdvertising starts or stops advertising as the configuration,
 // forwarding and the NIC's state say.
 func (e *endpoint) updateAdvertising() {
+	var final *stack.NDPConfigurations
+	defer func() {
+		if final != nil {
+			e.sendRouterAdvert(final)
+		}
+	}()
 	e.ndp.mu.Lock()
 	defer e.ndp.mu.Unlock()
 	want := e.advertisingWanted(&e.ndp.cfg)
@@ -51,16 +57,25 @@ func (e *endpoint) updateAdvertising() {
 		// soliciting.
 		e.stopRouterSolicitationLocked()
 		e.ndp.adv = advertiser{on: true}
-		var t tcpip.Timer
-		t = e.p.s.Clock().AfterFunc(e.randDuration(maxRADelayTime), func() { e.advTimer(t) })
-		e.ndp.adv.timer = t
+		ref := new(timerRef)
+		ref.t = e.p.s.Clock().AfterFunc(e.randDuration(maxRADelayTime), func() { e.advTimer(ref) })
+		e.ndp.adv.timer = ref.t
 	case !want && e.ndp.adv.on:
 		e.stopAdvertisingLocked()
+		if e.enabled.Load() {
+			// RFC 4861 §6.2.5: a router that stops advertising on
+			// an interface that stays up sends a final
+			// advertisement with a zero Router Lifetime, so that
+			// hosts drop it from their default router lists.
+			c := e.ndp.cfg
+			c.AdvDefaultLifetime = -1
+			final = &c
+		}
 	}
 }
 
-// stopAdvertisingLocked stops advertising. RFC 4861 §6.2.5 suggests final
-// advertisements with a zero Router Lifetime; they are not sent.
+// stopAdvertisingLocked stops advertising (the final advertisement of
+// RFC 4861 §6.2.5 is updateAdvertising's).
 func (e *endpoint) stopAdvertisingLocked() {
 	if e.ndp.adv.timer != nil {
 		e.ndp.adv.timer.Stop()
@@ -72,8 +87,9 @@ func (e *endpoint) stopAdvertisingLocked() {
 // schedules the next: a random interval in [MinRtrAdvInterval,
 // MaxRtrAdvInterval] (RFC 4861 §6.2.4), capped at
 // MAX_INITIAL_RTR_ADVERT_INTERVAL for the first few.
-func (e *endpoint) advTimer(t tcpip.Timer) {
+func (e *endpoint) advTimer(ref *timerRef) {
 	e.ndp.mu.Lock()
+	t := ref.t
 	a := &e.ndp.adv
 	if !a.on || a.timer != t {
 		e.ndp.mu.Unlock()
@@ -210,9 +226,8 @@ func (e *endpoint) sendRouterAdvert(cfg *stack.NDPConfigurations) {
 
 // ForwardingChanged implements stack.ForwardingObserver: a NIC becoming
 // a router stops soliciting (RFC 4861 §6.2: hosts solicit) and starts
-// advertising if configured to; one becoming a host stops advertising
-// (RFC 4861 §6.2.5 would send final advertisements with a zero lifetime
-// first; they are not sent).
+// advertising if configured to; one becoming a host stops advertising,
+// with a final zero-lifetime advertisement (RFC 4861 §6.2.5).
 func (e *endpoint) ForwardingChanged(on bool) {
 	if on {
 		e.ndp.mu.Lock()

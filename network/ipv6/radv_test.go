@@ -125,7 +125,15 @@ func TestRouterAdvertising(t *testing.T) {
 	}
 
 	// A solicitation is answered within MAX_RA_DELAY_TIME (but not
-	// sooner than MIN_DELAY_BETWEEN_RAS after the last one).
+	// sooner than MIN_DELAY_BETWEEN_RAS after the last one): wait for an
+	// advertisement, then MIN_DELAY_BETWEEN_RAS (the next periodic one is
+	// MinRtrAdvInterval, 30 s, away).
+	for range 120 {
+		n.advance(time.Second)
+		if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) > 0 {
+			break
+		}
+	}
 	n.advance(3 * time.Second)
 	h.Frames()
 	body := make([]byte, header.NDPRouterSolicitMinimumSize)
@@ -134,6 +142,17 @@ func TestRouterAdvertising(t *testing.T) {
 	n.advance(500 * time.Millisecond)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
 		t.Errorf("%d advertisements within 500ms of a solicitation, want 1", len(ras))
+	}
+	// Another solicitation at once: the answer waits for
+	// MIN_DELAY_BETWEEN_RAS (3 s) after the last advertisement.
+	h.Send(ndpFrame(header.EthernetAddrFromMulticastIPv6(all), mac(2), linkLocal(2), all, 255, ndpMessage(linkLocal(2), all, header.ICMPv6RouterSolicit, 0, body)))
+	n.advance(2 * time.Second)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
+		t.Errorf("answered within MIN_DELAY_BETWEEN_RAS of the last advertisement")
+	}
+	n.advance(1500 * time.Millisecond)
+	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
+		t.Errorf("%d answers to the second solicitation, want 1", len(ras))
 	}
 }
 
@@ -155,6 +174,14 @@ func TestRouterAdvertisingSwitch(t *testing.T) {
 		t.Fatal("no advertisement once forwarding")
 	}
 	s.SetForwarding(ipv6Proto, false)
+	// RFC 4861 §6.2.5: one final advertisement with a zero lifetime.
+	ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert)
+	if len(ras) != 1 {
+		t.Fatalf("%d final advertisements, want 1", len(ras))
+	}
+	if ra, _ := header.ParseNDPRouterAdvert(ras[0].MessageBody()); ra.RouterLifetime() != 0 {
+		t.Errorf("final advertisement with lifetime %v", ra.RouterLifetime())
+	}
 	n.advance(10 * time.Minute)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
 		t.Fatalf("%d advertisements after forwarding went off", len(ras))
@@ -171,6 +198,9 @@ func TestRouterAdvertisingSwitch(t *testing.T) {
 	cfg.SendRouterAdvertisements = false
 	if err := s.SetNDPConfigurations(1, cfg); err != nil {
 		t.Fatal(err)
+	}
+	if ras, _ = icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 1 {
+		t.Errorf("%d final advertisements, want 1", len(ras))
 	}
 	n.advance(10 * time.Minute)
 	if ras, _ := icmpOfType(h.Frames(), header.ICMPv6RouterAdvert); len(ras) != 0 {
@@ -361,8 +391,15 @@ func TestMLDReports(t *testing.T) {
 	}
 	n.run()
 	msgs = mldSent(t, h.Frames())
-	if len(msgs) != 2 || !slices.Equal(msgs[1].records, []string{fmt.Sprintf("%d %v", header.MLDv2ChangeToInclude, g)}) {
+	leave := []string{fmt.Sprintf("%d %v", header.MLDv2ChangeToInclude, g)}
+	if len(msgs) != 2 || !slices.Equal(msgs[1].records, leave) {
 		t.Fatalf("v2 leave: %+v", msgs)
+	}
+	// The leave is repeated (Robustness Variable), the join's repeat
+	// is not sent any more.
+	n.advance(time.Second)
+	if msgs = mldSent(t, h.Frames()); len(msgs) != 1 || !slices.Equal(msgs[0].records, leave) {
+		t.Fatalf("v2 leave repeat: %+v", msgs)
 	}
 	// A query without Router Alert is counted and ignored.
 	n.advance(time.Minute)

@@ -114,14 +114,20 @@ func (e *endpoint) startRouterSolicitation() {
 		return
 	}
 	e.ndp.rsLeft = int(cfg.MaxRtrSolicitations)
-	var t tcpip.Timer
-	t = e.p.s.Clock().AfterFunc(e.randDuration(cfg.MaxRtrSolicitationDelay), func() { e.rsTimer(t) })
-	e.ndp.rsTimer = t
+	ref := new(timerRef)
+	ref.t = e.p.s.Clock().AfterFunc(e.randDuration(cfg.MaxRtrSolicitationDelay), func() { e.rsTimer(ref) })
+	e.ndp.rsTimer = ref.t
 }
 
+// timerRef holds a timer for its own callback, which reads it under the
+// lock its creator held while arming it (a real clock may run the
+// callback before AfterFunc returns).
+type timerRef struct{ t tcpip.Timer }
+
 // rsTimer sends one Router Solicitation and arms the next.
-func (e *endpoint) rsTimer(t tcpip.Timer) {
+func (e *endpoint) rsTimer(ref *timerRef) {
 	e.ndp.mu.Lock()
+	t := ref.t
 	if e.ndp.rsTimer != t || t == nil {
 		e.ndp.mu.Unlock()
 		return

@@ -457,3 +457,27 @@ func TestHandleNDPRA(t *testing.T) {
 		})
 	}
 }
+
+// An advertisement's Reachable Time becomes the neighbour cache's
+// BaseReachableTime (RFC 4861 §6.3.4): a confirmed neighbour turns STALE
+// within 1.5 × 2 s instead of the default 30 s.
+func TestRouterAdvertisementReachableTime(t *testing.T) {
+	n, h, s, _ := raHost(t, hostConfig(), stack.OpaqueInterfaceIdentifierOptions{})
+	h.Send(raFrame(9, header.NDPRouterAdvertFields{ReachableTime: 2 * time.Second}))
+	n.run()
+	peer := linkLocal(7)
+	if err := send(t, s, peer, stack.NetworkHeaderParams{Protocol: tcpip.UDPProtocolNumber}, udpish(1, 2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	h.Send(ndpFrame(mac(2), mac(7), peer, linkLocal(2), 255, ndpMessage(peer, linkLocal(2), header.ICMPv6NeighborAdvert, 0,
+		naBody(header.NDPNeighborAdvertFields{Solicited: true, Override: true, TargetAddress: peer}, mac(7)))))
+	n.run()
+	if e, _ := neighbor(t, s, peer); e.State != stack.NeighborReachable {
+		t.Fatalf("entry %+v, want REACHABLE", e)
+	}
+	n.advance(3*time.Second + time.Millisecond)
+	if e, _ := neighbor(t, s, peer); e.State != stack.NeighborStale {
+		t.Errorf("entry %+v 3 s after confirmation, want STALE (BaseReachableTime 2 s)", e)
+	}
+}

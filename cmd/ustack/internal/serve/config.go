@@ -14,7 +14,7 @@ import (
 )
 
 // Usage is the command line of `ustack serve`.
-const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--slaac] [--router-advert PREFIX… [--ra-interval D]] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
+const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--slaac [--tempaddr]] [--router-advert PREFIX… [--ra-interval D]] [--stable-privacy KEY] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
 
 // Route is a route of the command line: a destination prefix through a
 // gateway, or on-link if Gateway is the zero Addr.
@@ -81,6 +81,14 @@ type Config struct {
 	// 4861 §6.2), every RAInterval at most.
 	RouterAdvert []netip.Prefix
 	RAInterval   time.Duration
+	// TempAddr, with SLAAC, also forms temporary addresses (RFC 8981),
+	// preferred as sources (Linux's use_tempaddr=2).
+	TempAddr bool
+	// StablePrivacyKey, if not empty, makes the link-local and SLAAC
+	// addresses' interface identifiers RFC 7217 opaque ones, from the
+	// TAP device's name and this secret (Linux's addr_gen_mode 2 with
+	// stable_secret), instead of EUI-64 ones from the MAC.
+	StablePrivacyKey string
 }
 
 // errUsage marks errors of the command line, which exit with status 2.
@@ -177,6 +185,8 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		cfg.RouterAdvert = append(cfg.RouterAdvert, p)
 		return nil
 	})
+	fs.BoolVar(&cfg.TempAddr, "tempaddr", false, "with --slaac, also form temporary addresses (RFC 8981) and prefer them as sources")
+	fs.StringVar(&cfg.StablePrivacyKey, "stable-privacy", "", "form RFC 7217 opaque interface identifiers from the device name and the secret `KEY` instead of EUI-64 ones")
 	fs.DurationVar(&cfg.RAInterval, "ra-interval", 0, "with --router-advert, the longest time `D` between advertisements (4s to 1800s; default 600s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -203,6 +213,9 @@ func (cfg *Config) validate() error {
 	}
 	if len(cfg.Addrs) == 0 && !cfg.SLAAC {
 		return usagef("at least one --addr (or --slaac) is required")
+	}
+	if cfg.TempAddr && !cfg.SLAAC {
+		return usagef("--tempaddr needs --slaac")
 	}
 	if cfg.SLAAC && len(cfg.RouterAdvert) > 0 {
 		return usagef("--slaac and --router-advert: a router does not configure itself from advertisements")

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
@@ -65,6 +66,38 @@ func TestParseArgsIPv6(t *testing.T) {
 	}
 }
 
+// The autoconfiguration flags and the NDP configuration they make.
+func TestParseArgsAutoconf(t *testing.T) {
+	cfg, err := ParseArgs([]string{"--tap", "tap7", "--slaac", "--tempaddr", "--stable-privacy", "s3cret"}, io.Discard)
+	if err != nil {
+		t.Fatalf("ParseArgs: %v", err)
+	}
+	if !cfg.SLAAC || !cfg.TempAddr || cfg.StablePrivacyKey != "s3cret" || len(cfg.Addrs) != 0 {
+		t.Errorf("ParseArgs = %+v", cfg)
+	}
+	nc := cfg.ndpConfigurations()
+	if nc.DupAddrDetectTransmits != 1 || nc.MaxRtrSolicitations != 3 || !nc.AutoGenGlobalAddresses || !nc.AutoGenTempGlobalAddresses || nc.SendRouterAdvertisements {
+		t.Errorf("host NDP configuration %+v", nc)
+	}
+	o := cfg.opaqueIIDOptions()
+	if o.NICNameFromID == nil || o.NICNameFromID(1, "") != "tap7" || string(o.SecretKey) != "s3cret" {
+		t.Errorf("opaque options %+v", o)
+	}
+
+	cfg, err = ParseArgs([]string{"--tap", "tap7", "--addr", "2001:db8::1/64", "--router-advert", "2001:db8::/64", "--router-advert", "2001:db8:5::/48", "--ra-interval", "10s"}, io.Discard)
+	if err != nil {
+		t.Fatalf("ParseArgs: %v", err)
+	}
+	nc = cfg.ndpConfigurations()
+	if !nc.SendRouterAdvertisements || nc.MaxRtrAdvInterval != 10*time.Second || len(nc.AdvPrefixes) != 2 ||
+		!nc.AdvPrefixes[0].Autonomous || nc.AdvPrefixes[1].Autonomous || !nc.AdvPrefixes[1].OnLink || nc.DupAddrDetectTransmits != 0 {
+		t.Errorf("router NDP configuration %+v", nc)
+	}
+	if (&Config{}).ndpConfigurations().DupAddrDetectTransmits != 0 || (&Config{}).opaqueIIDOptions().NICNameFromID != nil {
+		t.Error("plain configuration turns autoconfiguration on")
+	}
+}
+
 func TestParseArgsErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -89,6 +122,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--loss", "1.5"}, "probability"},
 		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "extra"}, "unexpected argument"},
 		{[]string{"--nope"}, "not defined"},
+		{[]string{"--tap", "t0", "--slaac", "--router-advert", "2001:db8::/64"}, "a router does not configure itself"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--tempaddr"}, "--tempaddr needs --slaac"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--router-advert", "2001:db8::1/64"}, "without host bits"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--router-advert", "10.0.0.0/24"}, "IPv6 prefix"},
+		{[]string{"--tap", "t0", "--addr", "10.0.0.2/24", "--router-advert", "2001:db8::/64", "--ra-interval", "1s"}, "--ra-interval"},
 	} {
 		_, err := ParseArgs(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errUsage) {

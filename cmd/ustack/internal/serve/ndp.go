@@ -19,7 +19,9 @@ func (cfg *Config) ndpConfigurations() stack.NDPConfigurations {
 	case cfg.SLAAC:
 		// RFC 4861 §10 and RFC 4862 defaults: one DAD probe, three
 		// solicitations, routers, prefixes and addresses learnt.
-		return stack.DefaultNDPConfigurations()
+		c := stack.DefaultNDPConfigurations()
+		c.AutoGenTempGlobalAddresses = cfg.TempAddr
+		return c
 	case len(cfg.RouterAdvert) > 0:
 		c := stack.DefaultNDPConfigurations()
 		// The --addr addresses are assigned at once (as with ip
@@ -35,6 +37,19 @@ func (cfg *Config) ndpConfigurations() stack.NDPConfigurations {
 		return c
 	}
 	return stack.NDPConfigurations{}
+}
+
+// opaqueIIDOptions returns the RFC 7217 options of --stable-privacy: the
+// TAP device's name is the stable interface name (RFC 7217 §5 Net_Iface).
+func (cfg *Config) opaqueIIDOptions() stack.OpaqueInterfaceIdentifierOptions {
+	if cfg.StablePrivacyKey == "" {
+		return stack.OpaqueInterfaceIdentifierOptions{}
+	}
+	name := cfg.TAP
+	return stack.OpaqueInterfaceIdentifierOptions{
+		NICNameFromID: func(tcpip.NICID, string) string { return name },
+		SecretKey:     []byte(cfg.StablePrivacyKey),
+	}
 }
 
 // ndpLogger logs the NDP and autoconfiguration events.

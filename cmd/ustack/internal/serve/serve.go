@@ -138,6 +138,7 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		Clock:              clock,
 		NDPConfigs:         cfg.ndpConfigurations(),
 		NDPDisp:            ndpLogger{logger},
+		OpaqueIIDOpts:      cfg.opaqueIIDOptions(),
 	})
 	srv.s = s
 	if err := srv.setUp(link); err != nil {
