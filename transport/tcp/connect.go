@@ -208,13 +208,18 @@ func (e *endpoint) negotiateLocked(o *header.TCPOptions, weSentAll bool) {
 		e.peerMSS = int(o.MSS)
 	}
 	e.setSndMSSLocked(min(e.peerMSS, e.routeMSS()))
-	if e.cc == nil {
-		f, ok := lookupCC(e.ccName)
-		if !ok {
-			f = NewNewReno
-		}
-		e.cc = f(e.sndMSS)
+	// The congestion control is made with the recovery state, when the
+	// connection first carries data (recoveryLocked, newCCLocked).
+}
+
+// newCCLocked makes the endpoint's congestion control, once the MSS is
+// negotiated.
+func (e *endpoint) newCCLocked() {
+	f, ok := lookupCC(e.ccName)
+	if !ok {
+		f = NewNewReno
 	}
+	e.cc = f(e.sndMSS)
 }
 
 // setSndMSSLocked sets the data carried per segment from an effective MSS
@@ -240,6 +245,13 @@ func (e *endpoint) establishLocked() {
 	e.everConn = true
 	e.retries, e.backoff = 0, 0
 	e.rtoAt = zeroTime
+	if e.timer != nil {
+		// The SYN's retransmission timer: an idle connection does
+		// not keep it (DESIGN.md principle 6); the next deadline
+		// makes a new one (armLocked).
+		e.timer.Stop()
+		e.timer, e.timerAt = nil, zeroTime
+	}
 	e.notifyLocked(tcpip.EventOut)
 }
 

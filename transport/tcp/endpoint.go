@@ -80,24 +80,42 @@ type endpointRecovery struct {
 }
 
 // recoveryLocked allocates e.endpointRecovery if the endpoint has none
-// yet. Code that may run before (the handshake, timers arming, the probe,
+// yet, and its congestion control once the handshake negotiated the MSS.
+// Code that may run before (the handshake, timers arming, the probe,
 // Info) checks for nil instead.
 func (e *endpoint) recoveryLocked() {
 	if e.endpointRecovery == nil {
 		e.endpointRecovery = new(endpointRecovery)
 	}
+	if e.cc == nil {
+		switch e.state {
+		case StateClosed, StateListen, StateSynSent:
+			// No MSS negotiated yet (negotiateLocked).
+		default:
+			e.newCCLocked()
+		}
+	}
 }
 
-// borrowRecoveryLocked gives an endpoint without recovery state a zero one
-// for the duration of a read-only report (Info, the probe) and returns
-// the function that takes it back, so that reporting on an idle
+// borrowRecoveryLocked gives an endpoint without recovery state (or
+// congestion control) a new one for the duration of a read-only report
+// (Info, the probe: an idle connection reports its initial window) and
+// returns the function that takes it back, so that reporting on an idle
 // connection does not make it hold the state.
 func (e *endpoint) borrowRecoveryLocked() func() {
-	if e.endpointRecovery != nil {
+	rec, cc := e.endpointRecovery == nil, e.cc == nil
+	if !rec && !cc {
 		return func() {}
 	}
-	e.endpointRecovery = new(endpointRecovery)
-	return func() { e.endpointRecovery = nil }
+	e.recoveryLocked()
+	return func() {
+		if rec {
+			e.endpointRecovery = nil
+		}
+		if cc {
+			e.cc = nil
+		}
+	}
 }
 
 var (

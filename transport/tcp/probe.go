@@ -380,9 +380,6 @@ func (e *endpoint) limitLocked() Limit {
 		// after our FIN.
 		return LimitNone
 	}
-	if e.cc == nil {
-		return LimitNone
-	}
 	// The application will write no more once the FIN is queued.
 	done := e.finQueued || e.shutdown&tcpip.ShutdownWrite != 0
 	unsent := e.unsentLocked()
@@ -394,6 +391,9 @@ func (e *endpoint) limitLocked() Limit {
 			return LimitSendBuffer
 		}
 		return LimitApplication
+	}
+	if e.cc == nil {
+		return LimitNone
 	}
 	need := min(unsent, e.sndMSS)
 	// RFC 9293 §3.8.6.2.1: the usable window is SND.UNA + SND.WND −

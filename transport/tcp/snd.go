@@ -205,7 +205,7 @@ func (e *endpoint) sendDataLocked() {
 	default:
 		return
 	}
-	if e.endpointRecovery == nil {
+	if e.endpointRecovery == nil || e.cc == nil {
 		if e.sndBuf.Len() == 0 && !e.finQueued {
 			// Nothing to send: an idle connection stays without
 			// recovery state.
