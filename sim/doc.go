@@ -1,8 +1,9 @@
 // Package sim is ustack's deterministic network simulator: hosts running
-// real stacks (stack.Stack with IPv4, ARP, UDP, ICMP and whatever else a
-// test adds, TCP say) joined by point-to-point Ethernet links with delay,
-// jitter, bandwidth, a drop-tail queue, loss, duplication, reordering,
-// corruption and MTU limits, all under one virtual clock.
+// real stacks (stack.Stack with IPv4, ARP, UDP, ICMP, IPv6 if asked for,
+// and whatever else a test adds, TCP say) joined by point-to-point
+// Ethernet links with delay, jitter, bandwidth, a drop-tail queue, loss,
+// duplication, reordering, corruption and MTU limits, all under one
+// virtual clock.
 //
 //	n := sim.New(seed)
 //	a := n.AddHost("a", sim.HostOptions{})
@@ -55,6 +56,21 @@
 // mid-run (Loss 1 takes a link down); Link.SetMTU changes the MTU the two
 // NICs report. Each direction counts what it did (Counters), and
 // Network.SetTrace shows every frame's fate.
+//
+// # IPv6
+//
+// HostOptions.IPv6 adds IPv6 (with ICMPv6, neighbour discovery and an
+// EUI-64 link-local address on every NIC) and ICMPv6 echo endpoints to a
+// host; its links may then carry IPv6 prefixes, and with LinkConfig.MoreA
+// and MoreB both families at once (Host.AddrOf picks one). Neighbour
+// discovery runs over the links' Ethernet framing as ARP does: the
+// solicitations go to the solicited-node multicast MAC (RFC 2464 §7), and
+// the routes, default routes (Host.SetDefaultRoute by the gateway's
+// family) and forwarding (HostOptions.Forwarding, Packet Too Big
+// included) work as for IPv4. The transfers use the family of their
+// destination address. The stacks' NDP configuration is the zero one (no
+// DAD, no router solicitations, no SLAAC), so that an address is usable
+// as soon as it is configured.
 //
 // # Transfers
 //

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/sim"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
@@ -69,7 +70,46 @@ type scenarioRow struct {
 type tcpScenario struct {
 	name string
 	seed uint64
-	run  func(t *testing.T, seed uint64) scenarioRow
+	run  func(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow
+}
+
+// scenarioFamily is what the scenarios need to know of the network
+// protocol they run over: the table runs over IPv4 (TestTCPScenarios) and
+// over IPv6 (TestTCPScenarios6, issue 8).
+type scenarioFamily struct {
+	name  string
+	proto tcpip.NetworkProtocolNumber
+	// host and router are the options of the end hosts and of the
+	// router of mtudrop.
+	host, router sim.HostOptions
+	// a and b are the addresses of the base path's two ends; ar, ra, rb
+	// and br those of a and r on the a–r link and of r and b on the r–b
+	// link of mtudrop.
+	a, b, ar, ra, rb, br netip.Prefix
+	// ipHeader is the size of the fixed IP header: what a segment
+	// carries beyond the TCP header (RFC 791 §3.1, RFC 8200 §3).
+	ipHeader int
+	// golden is the table's file and test the test that writes it.
+	golden, test string
+	// tooBig returns the router's count of the ICMP errors it sent for
+	// packets too big for the next hop.
+	tooBig func(r *sim.Host) uint64
+}
+
+// ipv4Family runs the table over IPv4.
+var ipv4Family = scenarioFamily{
+	name: "IPv4", proto: tcpip.IPv4ProtocolNumber,
+	host:   tcpHostOptions,
+	router: sim.HostOptions{Forwarding: true},
+	a:      prefixA, b: prefixB,
+	ar: netip.MustParsePrefix("10.0.1.1/24"), ra: netip.MustParsePrefix("10.0.1.2/24"),
+	rb: netip.MustParsePrefix("10.0.2.1/24"), br: netip.MustParsePrefix("10.0.2.2/24"),
+	ipHeader: 20,
+	golden:   scenarioGolden, test: "TestTCPScenarios",
+	// RFC 1191 §4: fragmentation needed, a destination unreachable.
+	tooBig: func(r *sim.Host) uint64 {
+		return min(r.Stats().IPv4.PacketTooBig.Load(), r.Stats().ICMPv4.Sent.DstUnreachable.Load())
+	},
 }
 
 // tcpScenarios is the table. Every scenario but vanish asserts byte-exact
@@ -91,8 +131,16 @@ var tcpScenarios = []tcpScenario{
 // TestTCPScenarios runs issue 5's table of TCP scenarios, prints what
 // each measured and compares the virtual times with the golden table.
 func TestTCPScenarios(t *testing.T) {
+	runScenarioTable(t, &ipv4Family, tcpScenarios)
+}
+
+// runScenarioTable runs the scenarios over fam, prints what each
+// measured, and compares the virtual times with fam's golden table (or
+// rewrites it, with -update). It returns the rows of the scenarios that
+// ran and passed.
+func runScenarioTable(t *testing.T, fam *scenarioFamily, scenarios []tcpScenario) []scenarioRow {
 	var rows []scenarioRow
-	for _, sc := range tcpScenarios {
+	for _, sc := range scenarios {
 		var row scenarioRow
 		ran := false
 		t.Run(sc.name, func(t *testing.T) {
@@ -101,7 +149,7 @@ func TestTCPScenarios(t *testing.T) {
 			row.name = sc.name
 			// Registered first, run last: after newNet's checks.
 			t.Cleanup(func() { row.failed = t.Failed() })
-			row = sc.run(t, sc.seed)
+			row = sc.run(t, fam, sc.seed)
 			row.name = sc.name
 			t.Logf("seed %d: %v virtual, %.3f Mbit/s, %d retransmits, %v of CPU",
 				sc.seed, row.time, row.goodput/1e6, row.retransmits, time.Since(wall))
@@ -110,22 +158,29 @@ func TestTCPScenarios(t *testing.T) {
 			rows = append(rows, row)
 		}
 	}
-	t.Log("\n" + formatScenarioTable(rows))
-	if *scenariosUpdate {
-		if t.Failed() || len(rows) != len(tcpScenarios) {
-			t.Fatalf("not rewriting %s: %d of %d scenarios ran, some failed: %v", scenarioGolden, len(rows), len(tcpScenarios), t.Failed())
+	t.Log("\n" + formatScenarioTable(fam, rows))
+	var passed []scenarioRow
+	for _, r := range rows {
+		if !r.failed {
+			passed = append(passed, r)
 		}
-		if err := os.MkdirAll(filepath.Dir(scenarioGolden), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(scenarioGolden, []byte(formatScenarioTable(rows)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
 	}
-	golden, err := readScenarioGolden(scenarioGolden)
+	if *scenariosUpdate {
+		// The whole table, or the rows not run would be lost.
+		if t.Failed() || len(rows) != len(tcpScenarios) {
+			t.Fatalf("not rewriting %s: %d of %d scenarios ran, some failed: %v", fam.golden, len(rows), len(tcpScenarios), t.Failed())
+		}
+		if err := os.MkdirAll(filepath.Dir(fam.golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(fam.golden, []byte(formatScenarioTable(fam, rows)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return passed
+	}
+	golden, err := readScenarioGolden(fam.golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./sim -run TestTCPScenarios -update to make it)", err)
+		t.Fatalf("%v (run go test ./sim -run %s -update to make it)", err, fam.test)
 	}
 	for _, r := range rows {
 		if r.failed {
@@ -133,7 +188,7 @@ func TestTCPScenarios(t *testing.T) {
 		}
 		g, ok := golden[r.name]
 		if !ok {
-			t.Errorf("%s: not in %s (run with -update)", r.name, scenarioGolden)
+			t.Errorf("%s: not in %s (run with -update)", r.name, fam.golden)
 			continue
 		}
 		lo := time.Duration(float64(g.time) * (1 - scenarioTolerance))
@@ -143,13 +198,14 @@ func TestTCPScenarios(t *testing.T) {
 				r.name, r.time, g.time, scenarioTolerance*100)
 		}
 	}
+	return passed
 }
 
 // formatScenarioTable prints rows as the golden file's text.
-func formatScenarioTable(rows []scenarioRow) string {
+func formatScenarioTable(fam *scenarioFamily, rows []scenarioRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# TCP scenarios of sim.TestTCPScenarios (16 MiB each; vanish: time to ETIMEDOUT).\n")
-	fmt.Fprintf(&b, "# Rewrite with: go test ./sim -run TestTCPScenarios -update\n")
+	fmt.Fprintf(&b, "# TCP scenarios of sim.%s over %s (16 MiB each; vanish: time to ETIMEDOUT).\n", fam.test, fam.name)
+	fmt.Fprintf(&b, "# Rewrite with: go test ./sim -run %s -update\n", fam.test)
 	fmt.Fprintf(&b, "# %-12s %12s %10s %12s\n", "scenario", "seconds", "Mbit/s", "retransmits")
 	for _, r := range rows {
 		if r.failed {
@@ -197,20 +253,20 @@ func readScenarioGolden(path string) (map[string]scenarioRow, error) {
 // the defaults.
 var tcpHostOptions = sim.HostOptions{Transports: []stack.TransportProtocolFactory{tcp.NewProtocol}}
 
-// scenarioHosts returns a network with TCP hosts a and b joined by the
-// base path with extra's impairments (and Delay, if set) in both
-// directions.
-func scenarioHosts(t *testing.T, seed uint64, extra sim.Props) (n *sim.Network, a, b *sim.Host, l *sim.Link) {
+// scenarioHosts returns a network with TCP hosts a and b of family fam
+// joined by the base path with extra's impairments (and Delay, if set) in
+// both directions.
+func scenarioHosts(t *testing.T, fam *scenarioFamily, seed uint64, extra sim.Props) (n *sim.Network, a, b *sim.Host, l *sim.Link) {
 	t.Helper()
 	n = newNet(t, seed)
-	a = n.AddHost("a", tcpHostOptions)
-	b = n.AddHost("b", tcpHostOptions)
+	a = n.AddHost("a", fam.host)
+	b = n.AddHost("b", fam.host)
 	p := extra
 	if p.Delay == 0 {
 		p.Delay = scenarioPath.Delay
 	}
 	p.Bandwidth, p.QueueBytes = scenarioPath.Bandwidth, scenarioPath.QueueBytes
-	l = n.MustConnect(a, b, sim.LinkConfig{AddrA: prefixA, AddrB: prefixB, AB: p, BA: p})
+	l = n.MustConnect(a, b, sim.LinkConfig{AddrA: fam.a, AddrB: fam.b, AB: p, BA: p})
 	return n, a, b, l
 }
 
@@ -264,14 +320,15 @@ func assertCleanClose(t *testing.T, n *sim.Network, hosts ...*sim.Host) {
 
 // impairedScenario sends scenarioSize bytes from a to b over the base
 // path with the impairments of extra.
-func impairedScenario(extra sim.Props) func(t *testing.T, seed uint64) scenarioRow {
-	return func(t *testing.T, seed uint64) scenarioRow {
-		n, a, b, l := scenarioHosts(t, seed, extra)
+func impairedScenario(extra sim.Props) func(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow {
+	return func(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow {
+		n, a, b, l := scenarioHosts(t, fam, seed, extra)
 		s, err := sim.StartStream(a, b, sim.StreamConfig{Port: 80, Size: scenarioSize, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}
 		row := finishTransfer(t, n, s, a, b)
+		checkFamily(t, fam, a)
 		c := l.Counters(sim.Both)
 		t.Logf("link: %d frames sent, %d lost, %d queue drops, %d duplicated, %d corrupted, %d reordered",
 			c.Sent, c.DroppedLoss, c.DroppedQueue, c.Duplicated, c.Corrupted, c.Reordered)
@@ -292,14 +349,14 @@ func impairedScenario(extra sim.Props) func(t *testing.T, seed uint64) scenarioR
 // twice for zeroWindowPause, so that its window closes and the sender
 // probes it (RFC 9293 §3.8.6.1), then reads again and the window opens to
 // 64 KiB.
-func zeroWindowScenario(t *testing.T, seed uint64) scenarioRow {
-	n, a, b, _ := scenarioHosts(t, seed, sim.Props{})
+func zeroWindowScenario(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow {
+	n, a, b, _ := scenarioHosts(t, fam, seed, sim.Props{})
 	const rcvBuf = 64 << 10
 	pauses := []int64{4 << 20, 12 << 20}
 	var rd *pausingReader
 	cfg := sim.StreamConfig{Port: 80, Size: scenarioSize, Seed: seed}
 	cfg.NewEndpoint = func(h *sim.Host) (tcpip.Endpoint, error) {
-		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, tcpip.IPv4ProtocolNumber)
+		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, fam.proto)
 		if err != nil || h != b {
 			return ep, err
 		}
@@ -405,32 +462,29 @@ func (rd *pausingReader) stop() {
 }
 
 // mtuDropScenario: a sends to b through router r; once 4 MiB have
-// arrived, the MTU of the r–b link drops from 1500 to 1280. r answers the
-// too-big segments with ICMP fragmentation needed (RFC 1191 §4) and a's
-// TCP lowers its MSS (RFC 1191 §6.5).
-func mtuDropScenario(t *testing.T, seed uint64) scenarioRow {
+// arrived, the MTU of the r–b link drops from 1500 to 1280 (the IPv6
+// minimum, RFC 8200 §5). r answers the too-big segments with ICMP
+// fragmentation needed (RFC 1191 §4) or Packet Too Big (RFC 4443 §3.2)
+// and a's TCP lowers its MSS (RFC 1191 §6.5, RFC 8201 §4).
+func mtuDropScenario(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow {
 	n := newNet(t, seed)
-	a := n.AddHost("a", tcpHostOptions)
-	r := n.AddHost("r", sim.HostOptions{Forwarding: true})
-	b := n.AddHost("b", tcpHostOptions)
+	a := n.AddHost("a", fam.host)
+	r := n.AddHost("r", fam.router)
+	b := n.AddHost("b", fam.host)
 	half := scenarioPath
 	half.Delay /= 2
-	n.MustConnect(a, r, sim.LinkConfig{
-		AddrA: netip.MustParsePrefix("10.0.1.1/24"), AddrB: netip.MustParsePrefix("10.0.1.2/24"), AB: half, BA: half,
-	})
-	rb := n.MustConnect(r, b, sim.LinkConfig{
-		AddrA: netip.MustParsePrefix("10.0.2.1/24"), AddrB: netip.MustParsePrefix("10.0.2.2/24"), AB: half, BA: half,
-	})
-	if err := a.SetDefaultRoute(netip.MustParseAddr("10.0.1.2")); err != nil {
+	n.MustConnect(a, r, sim.LinkConfig{AddrA: fam.ar, AddrB: fam.ra, AB: half, BA: half})
+	rb := n.MustConnect(r, b, sim.LinkConfig{AddrA: fam.rb, AddrB: fam.br, AB: half, BA: half})
+	if err := a.SetDefaultRoute(fam.ra.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetDefaultRoute(netip.MustParseAddr("10.0.2.1")); err != nil {
+	if err := b.SetDefaultRoute(fam.rb.Addr()); err != nil {
 		t.Fatal(err)
 	}
 	var snd tcpip.Endpoint
 	cfg := sim.StreamConfig{Port: 80, Size: scenarioSize, Seed: seed}
 	cfg.NewEndpoint = func(h *sim.Host) (tcpip.Endpoint, error) {
-		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, tcpip.IPv4ProtocolNumber)
+		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, fam.proto)
 		if h == a {
 			snd = ep
 		}
@@ -455,9 +509,9 @@ func mtuDropScenario(t *testing.T, seed uint64) scenarioRow {
 	if err := snd.GetSockOpt(&after); err != nil {
 		t.Fatal(err)
 	}
-	// RFC 1191 §6.5: the MSS follows the path MTU (less the IPv4 and
-	// TCP headers, and the timestamp option when in use).
-	wantMSS := newMTU - 40
+	// RFC 1191 §6.5, RFC 8201 §4: the MSS follows the path MTU (less
+	// the IP and TCP headers, and the timestamp option when in use).
+	wantMSS := newMTU - fam.ipHeader - header.TCPMinimumSize
 	if after.Timestamps {
 		wantMSS -= 12
 	}
@@ -466,11 +520,11 @@ func mtuDropScenario(t *testing.T, seed uint64) scenarioRow {
 		t.Errorf("sender's MSS %d after the path MTU fell to %d, want %d", after.SndMSS, newMTU, wantMSS)
 	}
 	row := finishTransfer(t, n, s, a, b)
-	tooBig := r.Stats().IPv4.PacketTooBig.Load()
-	unreach := r.Stats().ICMPv4.Sent.DstUnreachable.Load()
-	t.Logf("r: %d packets too big, %d ICMP destination unreachable sent", tooBig, unreach)
-	if tooBig == 0 || unreach == 0 {
-		t.Errorf("the router sent no fragmentation needed (%d too big, %d unreachable)", tooBig, unreach)
+	checkFamily(t, fam, a)
+	tooBig := fam.tooBig(r)
+	t.Logf("r: %d packets too big reported", tooBig)
+	if tooBig == 0 {
+		t.Error("the router reported no packet too big")
 	}
 	return row
 }
@@ -478,12 +532,12 @@ func mtuDropScenario(t *testing.T, seed uint64) scenarioRow {
 // vanishScenario: once 2 MiB have arrived, the link goes down for good
 // (Loss 1 both ways). The sender's user timeout (RFC 9293 §3.8.3,
 // RFC 5482) must fail its connection with ETIMEDOUT within the timeout.
-func vanishScenario(t *testing.T, seed uint64) scenarioRow {
-	n, a, b, l := scenarioHosts(t, seed, sim.Props{})
+func vanishScenario(t *testing.T, fam *scenarioFamily, seed uint64) scenarioRow {
+	n, a, b, l := scenarioHosts(t, fam, seed, sim.Props{})
 	const userTimeout = 10 * time.Second
 	cfg := sim.StreamConfig{Port: 80, Size: scenarioSize, Seed: seed}
 	cfg.NewEndpoint = func(h *sim.Host) (tcpip.Endpoint, error) {
-		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, tcpip.IPv4ProtocolNumber)
+		ep, err := h.Stack().NewEndpoint(tcpip.TCPProtocolNumber, fam.proto)
 		if err != nil || h != a {
 			return ep, err
 		}
@@ -525,4 +579,18 @@ func vanishScenario(t *testing.T, seed uint64) scenarioRow {
 		t.Errorf("TCPStats.UserTimeouts = %d, want 1", ut)
 	}
 	return row
+}
+
+// checkFamily fails the test unless h's packets were all of fam's
+// network protocol: a scenario over IPv6 must not have run over IPv4.
+func checkFamily(t *testing.T, fam *scenarioFamily, h *sim.Host) {
+	t.Helper()
+	v4, v6 := h.Stats().IPv4.PacketsSent.Load(), h.Stats().IPv6.PacketsSent.Load()
+	own, other := v4, v6
+	if fam.proto == tcpip.IPv6ProtocolNumber {
+		own, other = v6, v4
+	}
+	if own == 0 || other != 0 {
+		t.Errorf("%s sent %d IPv4 and %d IPv6 packets: not an %s transfer", h.Name(), v4, v6, fam.name)
+	}
 }

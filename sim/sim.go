@@ -13,6 +13,7 @@ import (
 	"github.com/ustack-go/ustack/link/sniffer"
 	"github.com/ustack-go/ustack/network/arp"
 	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/network/ipv6"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/icmp"
@@ -253,6 +254,12 @@ type HostOptions struct {
 	// (ipv4, arp; udp, icmp echo): tcp.NewProtocol, say.
 	Networks   []stack.NetworkProtocolFactory
 	Transports []stack.TransportProtocolFactory
+	// IPv6 adds IPv6 (network/ipv6: ICMPv6, neighbour discovery, an
+	// EUI-64 link-local address on every NIC) and ICMPv6 echo endpoints
+	// to the defaults, making the host dual-stack: its links may then
+	// carry IPv6 addresses (LinkConfig). Listing ipv6.NewProtocol in
+	// Networks does the same but for the echo endpoints.
+	IPv6 bool
 	// Forwarding makes the host a router: IPv4 forwarding on, and IPv6
 	// forwarding if the host runs IPv6.
 	Forwarding bool
@@ -293,9 +300,15 @@ func (n *Network) AddHost(name string, opts HostOptions) *Host {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(name))
+	nets := []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol}
+	trans := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4}
+	if opts.IPv6 {
+		nets = append(nets, ipv6.NewProtocol)
+		trans = append(trans, icmp.NewProtocol6)
+	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   append([]stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol}, opts.Networks...),
-		TransportProtocols: append([]stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4}, opts.Transports...),
+		NetworkProtocols:   append(nets, opts.Networks...),
+		TransportProtocols: append(trans, opts.Transports...),
 		Clock:              n.clock,
 		RandSource:         rand.NewPCG(n.seed^hostStreamSalt, h.Sum64()),
 		RawFactory:         opts.RawFactory,
@@ -340,8 +353,21 @@ func (h *Host) Addr() netip.Addr {
 	return h.addrs[0].Addr()
 }
 
-// Addrs returns the host's addresses, one per link that was given one, in
-// the order the links were made.
+// AddrOf returns the host's first address of the family of proto
+// (tcpip.IPv4ProtocolNumber or tcpip.IPv6ProtocolNumber), or the zero
+// Addr: the IPv6 address of a dual-stack host, say.
+func (h *Host) AddrOf(proto tcpip.NetworkProtocolNumber) netip.Addr {
+	for _, p := range h.addrs {
+		if tcpip.NetworkProtocolFor(p.Addr()) == proto {
+			return p.Addr()
+		}
+	}
+	return netip.Addr{}
+}
+
+// Addrs returns the host's addresses in the order they were configured:
+// those of each link (AddrA or AddrB, then MoreA or MoreB) in the order
+// the links were made.
 func (h *Host) Addrs() []netip.Prefix { return append([]netip.Prefix(nil), h.addrs...) }
 
 // AddRoute routes dst through gw, a neighbour on one of the host's links
@@ -367,10 +393,14 @@ func (h *Host) SetDefaultRoute(gw netip.Addr) error {
 // LinkConfig configures a link made by Connect.
 type LinkConfig struct {
 	// AddrA and AddrB are the addresses of the two NICs, IPv4 or IPv6
-	// (for hosts given ipv6.NewProtocol); each prefix is also routed
-	// on-link through its NIC. An invalid prefix leaves its NIC without
-	// an address.
+	// (for hosts running IPv6: HostOptions.IPv6); each prefix is also
+	// routed on-link through its NIC. An invalid prefix leaves its NIC
+	// without an address.
 	AddrA, AddrB netip.Prefix
+	// MoreA and MoreB are further addresses of the two NICs, configured
+	// and routed like AddrA and AddrB: the other family's address of a
+	// dual-stack link, say.
+	MoreA, MoreB []netip.Prefix
 	// MTU the NICs report; zero means 1500.
 	MTU uint32
 	// AB and BA are the properties of the two directions.
@@ -412,10 +442,10 @@ func (n *Network) Connect(a, b *Host, cfg LinkConfig) (*Link, error) {
 	}
 	pa.out, pb.out = l.dirs[0], l.dirs[1]
 	var err error
-	if l.nicA, err = a.attach(l, pa, cfg.AddrA, cfg.CaptureA); err != nil {
+	if l.nicA, err = a.attach(l, pa, append([]netip.Prefix{cfg.AddrA}, cfg.MoreA...), cfg.CaptureA); err != nil {
 		return nil, err
 	}
-	if l.nicB, err = b.attach(l, pb, cfg.AddrB, cfg.CaptureB); err != nil {
+	if l.nicB, err = b.attach(l, pb, append([]netip.Prefix{cfg.AddrB}, cfg.MoreB...), cfg.CaptureB); err != nil {
 		return nil, err
 	}
 	n.pairs[[2]*Host{a, b}]++
@@ -432,8 +462,17 @@ func (n *Network) MustConnect(a, b *Host, cfg LinkConfig) *Link {
 	return l
 }
 
-// attach creates the host's NIC on port p with address addr.
-func (h *Host) attach(l *Link, p *port, addr netip.Prefix, capture io.Writer) (tcpip.NICID, error) {
+// attach creates the host's NIC on port p with the valid ones of addrs.
+func (h *Host) attach(l *Link, p *port, addrs []netip.Prefix, capture io.Writer) (tcpip.NICID, error) {
+	for _, addr := range addrs {
+		if !addr.IsValid() {
+			continue
+		}
+		proto := tcpip.NetworkProtocolFor(addr.Addr())
+		if h.s.NetworkProtocolInstance(proto) == nil {
+			return 0, fmt.Errorf("sim: %s does not run the network protocol of %v (HostOptions.IPv6)", h.name, addr)
+		}
+	}
 	id := h.nextN
 	h.nextN++
 	opts := stack.NICOptions{Name: fmt.Sprintf("eth%d", id-1), Context: l}
@@ -446,7 +485,10 @@ func (h *Host) attach(l *Link, p *port, addr netip.Prefix, capture io.Writer) (t
 	if err := h.s.CreateNICWithOptions(id, ethernet.New(frames), opts); err != nil {
 		return 0, fmt.Errorf("sim: CreateNIC on %s: %w", h.name, err)
 	}
-	if addr.IsValid() {
+	for _, addr := range addrs {
+		if !addr.IsValid() {
+			continue
+		}
 		pa := tcpip.ProtocolAddress{Protocol: tcpip.NetworkProtocolFor(addr.Addr()), Address: addr}
 		if err := h.s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
 			return 0, fmt.Errorf("sim: address %v on %s: %w", addr, h.name, err)

@@ -50,19 +50,67 @@ const (
 // client's transfer succeeds, the server answers the flood with SYN
 // cookies (RFC 4987 §3.6), and neither the server's half-open state, nor
 // the packets in use, nor the heap grow with the flood.
-func TestSYNFlood(t *testing.T) {
+func TestSYNFlood(t *testing.T) { synFlood(t, &synFlood4) }
+
+// TestSYNFlood6 is TestSYNFlood over IPv6 (issue 8), the SYNs written
+// with their IPv6 header through an IPPROTO_RAW endpoint.
+func TestSYNFlood6(t *testing.T) { synFlood(t, &synFlood6) }
+
+// synFloodFamily is what the SYN flood needs to know of the network
+// protocol it runs over.
+type synFloodFamily struct {
+	proto tcpip.NetworkProtocolNumber
+	// host is the client's and server's options; the attacker's add
+	// raw endpoints.
+	host sim.HostOptions
+	// cli and srv are the addresses on the client–server link, atk and
+	// srvAtk on the attacker–server link.
+	cli, srv, atk, srvAtk netip.Prefix
+	// spoof draws a random source address.
+	spoof func(rng *rand.Rand) netip.Addr
+}
+
+// synFlood4 floods over IPv4 from 198.18.0.0/15 (RFC 2544's
+// benchmarking range).
+var synFlood4 = synFloodFamily{
+	proto: tcpip.IPv4ProtocolNumber, host: tcpHostOptions,
+	cli: prefixA, srv: prefixB,
+	atk: netip.MustParsePrefix("10.0.1.1/24"), srvAtk: netip.MustParsePrefix("10.0.1.2/24"),
+	spoof: func(rng *rand.Rand) netip.Addr {
+		return netip.AddrFrom4([4]byte{198, 18 + byte(rng.IntN(2)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+	},
+}
+
+// synFlood6 floods over IPv6 from the benchmarking prefix 2001:2::/48
+// (RFC 5180 §8, which printed 2001:200::/48 by mistake; its erratum and
+// the IANA special-purpose registry give 2001:2::/48).
+var synFlood6 = synFloodFamily{
+	proto: tcpip.IPv6ProtocolNumber, host: ipv6Family.host,
+	cli: netip.MustParsePrefix("2001:db8::a/64"), srv: netip.MustParsePrefix("2001:db8::b/64"),
+	atk: netip.MustParsePrefix("2001:db8:1::a/64"), srvAtk: netip.MustParsePrefix("2001:db8:1::b/64"),
+	spoof: func(rng *rand.Rand) netip.Addr {
+		a := [16]byte{0x20, 0x01, 0x00, 0x02}
+		for i := 6; i < 16; i++ {
+			a[i] = byte(rng.IntN(256))
+		}
+		return netip.AddrFrom16(a)
+	},
+}
+
+// synFlood runs TestSYNFlood over fam.
+func synFlood(t *testing.T, fam *synFloodFamily) {
 	n := newNet(t, 1)
-	srv := n.AddHost("server", tcpHostOptions)
-	cli := n.AddHost("client", tcpHostOptions)
-	atk := n.AddHost("attacker", sim.HostOptions{RawFactory: raw.Factory{}})
+	srv := n.AddHost("server", fam.host)
+	cli := n.AddHost("client", fam.host)
+	atkOpts := sim.HostOptions{RawFactory: raw.Factory{}, IPv6: fam.proto == tcpip.IPv6ProtocolNumber}
+	atk := n.AddHost("attacker", atkOpts)
 	if err := srv.Stack().SetTransportProtocolOption(tcp.ProtocolNumber, tcp.SYNQueueSizeOption(synFloodQueue)); err != nil {
 		t.Fatal(err)
 	}
 	p := sim.Props{Delay: time.Millisecond, Bandwidth: 100e6}
-	n.MustConnect(cli, srv, sim.LinkConfig{AddrA: prefixA, AddrB: prefixB, AB: p, BA: p})
+	n.MustConnect(cli, srv, sim.LinkConfig{AddrA: fam.cli, AddrB: fam.srv, AB: p, BA: p})
 	p.Bandwidth = 1e9
-	atkPrefix := netip.MustParsePrefix("10.0.1.1/24")
-	srvAtk := netip.MustParsePrefix("10.0.1.2/24")
+	atkPrefix, srvAtk := fam.atk, fam.srvAtk
 	al := n.MustConnect(atk, srv, sim.LinkConfig{AddrA: atkPrefix, AddrB: srvAtk, AB: p, BA: p})
 	// The spoofed sources are reached through the attacker's link,
 	// where the SYN-ACKs die: the attacker does not forward.
@@ -73,7 +121,7 @@ func TestSYNFlood(t *testing.T) {
 
 	// The listener exists before the flood; the client's stream uses
 	// it when it starts.
-	lis, err := srv.Stack().NewEndpoint(tcp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+	lis, err := srv.Stack().NewEndpoint(tcp.ProtocolNumber, fam.proto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +133,12 @@ func TestSYNFlood(t *testing.T) {
 	}
 	defer lis.Close()
 
-	ep, err := atk.Stack().NewRawEndpoint(raw.ProtocolRaw, tcpip.IPv4ProtocolNumber, false)
+	ep, err := atk.Stack().NewRawEndpoint(raw.ProtocolRaw, fam.proto, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	fl := &synFlooder{ep: ep, dst: srvAddr, rng: rand.New(rand.NewPCG(n.Seed(), 0x5f10)), buf: make([]byte, 64)}
+	fl := &synFlooder{ep: ep, dst: srvAddr, spoof: fam.spoof, rng: rand.New(rand.NewPCG(n.Seed(), 0x5f10)), buf: make([]byte, 64+header.IPv6MinimumSize)}
 	// The first SYN resolves the server's link address.
 	fl.send(1)
 	n.Run(20 * time.Millisecond)
@@ -115,7 +163,7 @@ func TestSYNFlood(t *testing.T) {
 		if h == srv {
 			return listening{lis}, nil
 		}
-		return h.Stack().NewEndpoint(tcp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+		return h.Stack().NewEndpoint(tcp.ProtocolNumber, fam.proto)
 	}
 	s, err := sim.StartStream(cli, srv, cfg)
 	if err != nil {
@@ -193,6 +241,7 @@ func TestSYNFlood(t *testing.T) {
 type synFlooder struct {
 	ep     tcpip.Endpoint
 	dst    netip.Addr
+	spoof  func(*rand.Rand) netip.Addr
 	rng    *rand.Rand
 	buf    []byte
 	sent   int
@@ -212,12 +261,11 @@ func (f *synFlooder) tick() {
 	}
 }
 
-// send writes k SYNs, each from a random address of 198.18.0.0/15
-// (RFC 2544's benchmarking range) and a random port, with a random ISN
-// and an MSS option, as a flooding tool does.
+// send writes k SYNs, each from a random spoofed address and a random
+// port, with a random ISN and an MSS option, as a flooding tool does.
 func (f *synFlooder) send(k int) {
 	for range k {
-		src := netip.AddrFrom4([4]byte{198, 18 + byte(f.rng.IntN(2)), byte(f.rng.IntN(256)), byte(f.rng.IntN(256))})
+		src := f.spoof(f.rng)
 		tf := header.TCPFields{
 			SrcPort:    uint16(1024 + f.rng.IntN(64512)),
 			DstPort:    80,
@@ -227,18 +275,33 @@ func (f *synFlooder) send(k int) {
 			// RFC 9293 §3.2: kind 2, length 4, MSS 1460.
 			Options: []byte{2, 4, 1460 >> 8, 1460 & 0xff},
 		}
-		ipf := header.IPv4Fields{
-			TotalLength: uint16(header.IPv4MinimumSize + tf.Size()),
-			Flags:       header.IPv4FlagDontFragment,
-			TTL:         64,
-			Protocol:    tcpip.TCPProtocolNumber,
-			Source:      src,
-			Destination: f.dst,
+		var pkt []byte
+		if src.Is4() {
+			ipf := header.IPv4Fields{
+				TotalLength: uint16(header.IPv4MinimumSize + tf.Size()),
+				Flags:       header.IPv4FlagDontFragment,
+				TTL:         64,
+				Protocol:    tcpip.TCPProtocolNumber,
+				Source:      src,
+				Destination: f.dst,
+			}
+			ipf.Encode(f.buf)
+			pkt = f.buf[:ipf.TotalLength]
+		} else {
+			// RFC 8200 §3: no checksum in the IPv6 header; the TCP
+			// one covers the pseudo-header (§8.1).
+			ipf := header.IPv6Fields{
+				PayloadLength: uint16(tf.Size()),
+				NextHeader:    tcpip.TCPProtocolNumber,
+				HopLimit:      64,
+				Src:           src,
+				Dst:           f.dst,
+			}
+			ipf.Encode(f.buf)
+			pkt = f.buf[:header.IPv6MinimumSize+tf.Size()]
 		}
-		ipf.Encode(f.buf)
-		seg := tf.Encode(f.buf[header.IPv4MinimumSize:])
+		seg := tf.Encode(pkt[len(pkt)-tf.Size():])
 		seg.SetChecksum(seg.CalculateChecksum(src, f.dst))
-		pkt := f.buf[:ipf.TotalLength]
 		if _, err := f.ep.Write(pkt, tcpip.WriteOptions{To: &tcpip.FullAddress{Addr: f.dst}}); err != nil {
 			f.err = fmt.Errorf("SYN %d: %w", f.sent+1, err)
 			return

@@ -56,9 +56,10 @@ func watch(ep tcpip.Endpoint, st *stepper, mask tcpip.Events) func() {
 	return func() { q.Unregister(h) }
 }
 
-// newUDP returns a UDP endpoint of h bound to port (0: ephemeral).
-func newUDP(h *Host, port uint16) (tcpip.Endpoint, error) {
-	ep, err := h.s.NewEndpoint(udp.ProtocolNumber, tcpip.IPv4ProtocolNumber)
+// newUDP returns a UDP endpoint of h of network protocol proto bound to
+// port (0: ephemeral).
+func newUDP(h *Host, proto tcpip.NetworkProtocolNumber, port uint16) (tcpip.Endpoint, error) {
+	ep, err := h.s.NewEndpoint(udp.ProtocolNumber, proto)
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +84,16 @@ type UDPEcho struct {
 	Echoed, Errors uint64
 }
 
-// StartUDPEcho starts an echo server on h's port. It stops at Close or
+// StartUDPEcho starts an echo server on h's port. On a host running IPv6
+// its endpoint is a dual-stack IPv6 one, serving both families (IPv4
+// peers as v4-mapped addresses, RFC 4291 §2.5.5.2). It stops at Close or
 // when the network closes.
 func StartUDPEcho(h *Host, port uint16) (*UDPEcho, error) {
-	ep, err := newUDP(h, port)
+	proto := tcpip.IPv4ProtocolNumber
+	if h.s.NetworkProtocolInstance(tcpip.IPv6ProtocolNumber) != nil {
+		proto = tcpip.IPv6ProtocolNumber
+	}
+	ep, err := newUDP(h, proto, port)
 	if err != nil {
 		return nil, err
 	}
@@ -330,11 +337,12 @@ func StartUDPStream(src, dst *Host, cfg UDPFlowConfig) (*UDPFlow, error) {
 	if err := s.init(src.net, cfg, dst); err != nil {
 		return nil, err
 	}
-	rx, err := newUDP(dst, cfg.Port)
+	proto := tcpip.NetworkProtocolFor(s.cfg.To)
+	rx, err := newUDP(dst, proto, cfg.Port)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := newUDP(src, 0)
+	tx, err := newUDP(src, proto, 0)
 	if err != nil {
 		rx.Close()
 		return nil, err
@@ -354,7 +362,7 @@ func StartUDPRequests(src, dst *Host, cfg UDPFlowConfig) (*UDPFlow, error) {
 	if err := r.init(src.net, cfg, dst); err != nil {
 		return nil, err
 	}
-	ep, err := newUDP(src, 0)
+	ep, err := newUDP(src, tcpip.NetworkProtocolFor(r.cfg.To), 0)
 	if err != nil {
 		return nil, err
 	}
