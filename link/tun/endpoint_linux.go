@@ -117,15 +117,22 @@ func NewEndpoint(dev *Device, opts EndpointOptions) (*Endpoint, error) {
 	// 64 KiB reads into unpooled chunks, which the garbage collector
 	// reclaims.
 	e.frameMax = int(e.mtu)
-	if dev.Offload()&(OffloadTSO4|OffloadTSO6) != 0 {
-		// A TCP super-segment is an IP packet of up to 64 KiB,
-		// whatever the MTU.
-		e.frameMax = max(e.frameMax, header.IPv4MaximumPacketSize)
-	}
 	e.vnet = dev.VnetHdr()
 	e.frameMax += e.vnet
 	if e.mode == TAP {
 		e.frameMax += header.EthernetMinimumSize + vlanTagSize
+	}
+	if dev.Offload()&(OffloadTSO4|OffloadTSO6) != 0 {
+		// A TCP super-segment is larger than the MTU: Linux builds
+		// them up to the device's gso_max_size (64 KiB by default,
+		// the whole skb less room for the TCP/IP headers), so a
+		// pooled chunk of buffer.MaxChunkSize holds any, with its
+		// link and virtio-net headers. A longer one would be cut by
+		// the read and dropped by the IP layer (its Total Length
+		// exceeds what arrived), and counted there.
+		e.frameMax = max(e.frameMax, buffer.MaxChunkSize)
+	}
+	if e.mode == TAP {
 		e.addr = opts.LinkAddress
 		if e.addr.IsZero() {
 			hw, err := dev.HardwareAddr()
