@@ -321,8 +321,10 @@ func (d *Device) HardwareAddr() (tcpip.LinkAddress, error) {
 
 // Read reads one frame (TAP) or packet (TUN) into b, blocking until one
 // arrives, and returns its length. b should hold the MTU plus the link
-// header (14 bytes for TAP, 18 with an 802.1Q tag): the kernel truncates a
-// longer frame to fit. After Close, and while Close runs, Read returns an
+// header (14 bytes for TAP, 18 with an 802.1Q tag), plus the virtio-net
+// header before it if the device has one (with TSO, a super-segment of up
+// to 64 KiB instead of the MTU): the kernel truncates a longer frame to
+// fit. After Close, and while Close runs, Read returns an
 // error matching net.ErrClosed.
 func (d *Device) Read(b []byte) (int, error) {
 	d.mu.RLock()
