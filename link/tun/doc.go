@@ -22,6 +22,21 @@
 // read returns exactly one frame (TAP) or one IP packet (TUN), a write sends
 // exactly one.
 //
+// # The virtio-net header
+//
+// [Config].VnetHdr opens the device with IFF_VNET_HDR: each frame read or
+// written through the descriptor is then preceded by a virtio-net header
+// (header.VirtioNet, 10 or 12 bytes, little-endian by TUNSETVNETLE), which
+// [Device.Read] and [Device.Write] pass through as they are and an
+// [Endpoint] adds and strips. With [Config].Offload (TUNSETOFFLOAD) the
+// kernel may hand up frames with the transport checksum left partial and,
+// with TSO, TCP super-segments of up to 64 KiB whose IP header counts the
+// whole of them, sparing it the segmentation and the checksums of the
+// frames it sends. The Endpoint completes a partial checksum before
+// delivery (the stack checks it as usual) and delivers a super-segment
+// whole, as one large TCP segment; frames it writes carry a header of
+// zeros, their checksums complete and none larger than the MTU.
+//
 // # Blocking and Close
 //
 // The descriptor is non-blocking and the package waits for it with poll(2)

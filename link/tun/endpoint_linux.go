@@ -45,6 +45,11 @@ type EndpointStats struct {
 	TxPackets  tcpip.Counter // frames written
 	TxBytes    tcpip.Counter
 	TxErrors   tcpip.Counter // frames the device refused (or written after Close)
+
+	// With a virtio-net header (Config.VnetHdr):
+	RxSuperSegments tcpip.Counter // TCP super-segments (GSO) delivered whole
+	RxCsumCompleted tcpip.Counter // partial checksums completed (NEEDS_CSUM)
+	RxBadVnetHdr    tcpip.Counter // frames whose header could not be honoured, dropped
 }
 
 // Endpoint is a stack.LinkEndpoint over a TUN or TAP Device. A TAP
@@ -67,7 +72,8 @@ type Endpoint struct {
 	mode     Mode
 	mtu      uint32
 	addr     tcpip.LinkAddress
-	frameMax int // largest frame read or written
+	vnet     int // size of the virtio-net header before each frame, 0 without
+	frameMax int // largest frame read or written, virtio-net header included
 	batch    int
 	gate     linkutil.DispatchGate
 	stats    EndpointStats
@@ -111,8 +117,22 @@ func NewEndpoint(dev *Device, opts EndpointOptions) (*Endpoint, error) {
 	// 64 KiB reads into unpooled chunks, which the garbage collector
 	// reclaims.
 	e.frameMax = int(e.mtu)
+	e.vnet = dev.VnetHdr()
+	e.frameMax += e.vnet
 	if e.mode == TAP {
 		e.frameMax += header.EthernetMinimumSize + vlanTagSize
+	}
+	if dev.Offload()&(OffloadTSO4|OffloadTSO6) != 0 {
+		// A TCP super-segment is larger than the MTU: Linux builds
+		// them up to the device's gso_max_size (64 KiB by default,
+		// the whole skb less room for the TCP/IP headers), so a
+		// pooled chunk of buffer.MaxChunkSize holds any, with its
+		// link and virtio-net headers. A longer one would be cut by
+		// the read and dropped by the IP layer (its Total Length
+		// exceeds what arrived), and counted there.
+		e.frameMax = max(e.frameMax, buffer.MaxChunkSize)
+	}
+	if e.mode == TAP {
 		e.addr = opts.LinkAddress
 		if e.addr.IsZero() {
 			hw, err := dev.HardwareAddr()
@@ -247,17 +267,23 @@ func (e *Endpoint) read(done chan struct{}) {
 		}
 		for i := range n {
 			size := sizes[i]
+			if e.vnet > 0 && !e.honourVnetHdr(slots[i][:size]) {
+				e.stats.RxBadVnetHdr.Inc()
+				continue
+			}
 			var pkt *buffer.Packet
 			if size <= copyBreak {
 				pkt = buffer.NewPacket(0, nil)
-				pkt.Payload.Append(slots[i][:size])
+				pkt.Payload.Append(slots[i][e.vnet:size])
 			} else {
 				bufs[i].Truncate(size)
+				bufs[i].TrimFront(e.vnet)
 				pkt = buffer.NewPacket(0, &bufs[i])
 			}
+			size -= e.vnet
 			var proto tcpip.NetworkProtocolNumber
 			if e.mode == TUN && size > 0 {
-				proto = linkutil.IPVersionProtocol(slots[i][0])
+				proto = linkutil.IPVersionProtocol(slots[i][e.vnet])
 			}
 			if e.gate.Deliver(proto, pkt) {
 				e.stats.RxPackets.Inc()
@@ -297,7 +323,7 @@ func (e *Endpoint) write(pkt *buffer.Packet) (int, error) {
 	size := pkt.Len()
 	var frame []byte
 	var sp *[]byte
-	if pkt.HeaderLen() == 0 {
+	if pkt.HeaderLen() == 0 && e.vnet == 0 {
 		// A frame all in the payload (a raw write, or a pipe's
 		// inbound-form packet) needs no gathering if it is one piece.
 		for b := range pkt.Payload.All() {
@@ -308,12 +334,17 @@ func (e *Endpoint) write(pkt *buffer.Packet) (int, error) {
 		}
 	}
 	if frame == nil {
-		if size > e.frameMax {
+		if e.vnet+size > e.frameMax {
 			return 0, tcpip.ErrMessageTooLong
 		}
 		sp = e.scratch.Get().(*[]byte)
-		frame = (*sp)[:size]
-		n := copy(frame, pkt.Headers())
+		frame = (*sp)[:e.vnet+size]
+		// The stack computes every checksum and sends no segment
+		// larger than the MTU: the virtio-net header is all zeros
+		// (flags 0, VIRTIO_NET_HDR_GSO_NONE), VIRTIO 1.2 §5.1.6.2.
+		clear(frame[:e.vnet])
+		n := e.vnet
+		n += copy(frame[n:], pkt.Headers())
 		for b := range pkt.Payload.All() {
 			n += copy(frame[n:], b)
 		}

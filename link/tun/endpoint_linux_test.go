@@ -39,8 +39,16 @@ var (
 // namespace, gives the kernel side epKernelNet and brings it up.
 func epDevice(t *testing.T, mode tun.Mode) (*tun.Device, *netns.NS) {
 	t.Helper()
+	return epDeviceConfig(t, tun.Config{Mode: mode})
+}
+
+// epDeviceConfig is epDevice with more of the Config (its Name is
+// replaced by a fresh one).
+func epDeviceConfig(t *testing.T, cfg tun.Config) (*tun.Device, *netns.NS) {
+	t.Helper()
 	ns := netns.New(t)
-	dev, err := tun.Open(tun.Config{Name: netns.UniqueIfName("ustk"), Mode: mode})
+	cfg.Name = netns.UniqueIfName("ustk")
+	dev, err := tun.Open(cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

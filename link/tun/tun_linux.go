@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/tcpip"
 )
 
@@ -54,7 +55,38 @@ type Config struct {
 	// Exclusive makes Open fail with EBUSY if a device of this name
 	// already exists, instead of attaching to it (IFF_TUN_EXCL).
 	Exclusive bool
+	// VnetHdr, if not zero, opens the device with IFF_VNET_HDR: every
+	// frame read or written is preceded by a virtio-net header
+	// (header.VirtioNet) of this many bytes, header.VirtioNetSize (10)
+	// or header.VirtioNetMrgRxbufSize (12), set with TUNSETVNETHDRSZ.
+	// Device.Read and Device.Write move the header with the frame; an
+	// Endpoint adds and strips it.
+	VnetHdr int
+	// Offload, with VnetHdr, tells the kernel which work it may leave to
+	// ustack (TUNSETOFFLOAD): partial checksums, and TCP super-segments
+	// of up to 64 KiB that are not cut to the MTU. Zero leaves the
+	// kernel doing all of it, and the header's flags are then always 0
+	// or VirtioNetDataValid.
+	Offload Offload
 }
+
+// Offload is a set of the TUN driver's offload flags (TUN_F_* of
+// linux/if_tun.h), which say what the kernel may hand to the reader of a
+// device opened with a virtio-net header undone.
+type Offload uint
+
+// Offload flags.
+const (
+	// OffloadCsum (TUN_F_CSUM): the kernel may send packets whose
+	// transport checksum is partial (header.VirtioNetNeedsCsum); without
+	// it, TSO flags are ignored by the kernel.
+	OffloadCsum Offload = 0x01
+	// OffloadTSO4 (TUN_F_TSO4): the kernel may send TCP over IPv4
+	// super-segments (header.VirtioNetGSOTCPv4).
+	OffloadTSO4 Offload = 0x02
+	// OffloadTSO6 (TUN_F_TSO6): likewise for TCP over IPv6.
+	OffloadTSO6 Offload = 0x04
+)
 
 // tunDevicePath is the clone device of the TUN/TAP driver.
 const tunDevicePath = "/dev/net/tun"
@@ -63,8 +95,10 @@ const tunDevicePath = "/dev/net/tun"
 // use: any number of goroutines may Write while one (or more) Read; each
 // call moves exactly one whole frame, never part of one.
 type Device struct {
-	name string // the name the kernel gave at Open; immutable
-	mode Mode   // immutable
+	name    string  // the name the kernel gave at Open; immutable
+	mode    Mode    // immutable
+	vnetHdr int     // size of the virtio-net header, 0 without; immutable
+	offload Offload // immutable
 
 	// closed is set once, by the first Close, before the eventfd is
 	// written. Operations check it before each system call.
@@ -100,6 +134,19 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.Exclusive {
 		flags |= unix.IFF_TUN_EXCL
 	}
+	switch {
+	case cfg.VnetHdr == 0 && cfg.Offload != 0:
+		return nil, fmt.Errorf("tun: open %q: offloads need a virtio-net header", cfg.Name)
+	case cfg.VnetHdr != 0 && cfg.VnetHdr != header.VirtioNetSize && cfg.VnetHdr != header.VirtioNetMrgRxbufSize:
+		return nil, fmt.Errorf("tun: open %q: virtio-net header of %d bytes (want %d or %d)", cfg.Name, cfg.VnetHdr, header.VirtioNetSize, header.VirtioNetMrgRxbufSize)
+	case cfg.Offload&^(OffloadCsum|OffloadTSO4|OffloadTSO6) != 0:
+		return nil, fmt.Errorf("tun: open %q: unknown offload flags %#x", cfg.Name, uint(cfg.Offload))
+	case cfg.Offload != 0 && cfg.Offload&OffloadCsum == 0:
+		return nil, fmt.Errorf("tun: open %q: TSO needs OffloadCsum", cfg.Name)
+	}
+	if cfg.VnetHdr != 0 {
+		flags |= unix.IFF_VNET_HDR
+	}
 	if cfg.MTU < 0 {
 		return nil, fmt.Errorf("tun: open %q: negative MTU %d", cfg.Name, cfg.MTU)
 	}
@@ -117,9 +164,13 @@ func Open(cfg Config) (*Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tun: open %q: TUNSETIFF: %w", cfg.Name, err)
 	}
-	d := &Device{name: ifr.Name(), mode: cfg.Mode, fd: fd, efd: -1}
+	d := &Device{name: ifr.Name(), mode: cfg.Mode, vnetHdr: cfg.VnetHdr, offload: cfg.Offload, fd: fd, efd: -1}
 	// From here on, closing fd undoes the attachment (and deletes the
 	// device if TUNSETIFF created it).
+	if err := d.setVnetHdr(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if err := d.setUp(cfg); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -130,6 +181,37 @@ func Open(cfg Config) (*Device, error) {
 		return nil, d.wrap("eventfd", err)
 	}
 	return d, nil
+}
+
+// setVnetHdr sets the virtio-net header's size, its byte order and the
+// offloads on a device opened with IFF_VNET_HDR.
+func (d *Device) setVnetHdr() error {
+	if d.vnetHdr == 0 {
+		return nil
+	}
+	if err := unix.IoctlSetPointerInt(d.fd, unix.TUNSETVNETHDRSZ, d.vnetHdr); err != nil {
+		return d.wrap("TUNSETVNETHDRSZ "+strconv.Itoa(d.vnetHdr), err)
+	}
+	// header.VirtioNet is little-endian (VIRTIO 1.2 §5.1.6); without
+	// TUNSETVNETLE a big-endian host would get the legacy host order.
+	if err := unix.IoctlSetPointerInt(d.fd, unix.TUNSETVNETLE, 1); err != nil && !littleEndianHost() {
+		return d.wrap("TUNSETVNETLE", err)
+	}
+	// TUNSETOFFLOAD takes the flags by value, and zero clears them (a
+	// persistent device may keep those of a previous owner).
+	if err := unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, int(d.offload)); err != nil {
+		return d.wrap(fmt.Sprintf("TUNSETOFFLOAD %#x", uint(d.offload)), err)
+	}
+	return nil
+}
+
+// littleEndianHost reports whether the host stores integers
+// least-significant byte first, as the TUN driver's legacy virtio-net
+// header order then is little-endian anyway.
+func littleEndianHost() bool {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], 1)
+	return b[0] == 1
 }
 
 // setUp applies cfg.MTU and cfg.Up. The device has just been attached in
@@ -188,6 +270,13 @@ func (d *Device) Name() string { return d.name }
 // Mode returns the mode the device was opened in.
 func (d *Device) Mode() Mode { return d.mode }
 
+// VnetHdr returns the size of the virtio-net header before each frame, 0
+// if the device was opened without one.
+func (d *Device) VnetHdr() int { return d.vnetHdr }
+
+// Offload returns the offloads the device was opened with.
+func (d *Device) Offload() Offload { return d.offload }
+
 // MTU returns the device's current MTU, asked of the kernel each time (an
 // administrator may change it), in whichever namespace the device is now.
 func (d *Device) MTU() (int, error) {
@@ -232,8 +321,10 @@ func (d *Device) HardwareAddr() (tcpip.LinkAddress, error) {
 
 // Read reads one frame (TAP) or packet (TUN) into b, blocking until one
 // arrives, and returns its length. b should hold the MTU plus the link
-// header (14 bytes for TAP, 18 with an 802.1Q tag): the kernel truncates a
-// longer frame to fit. After Close, and while Close runs, Read returns an
+// header (14 bytes for TAP, 18 with an 802.1Q tag), plus the virtio-net
+// header before it if the device has one (with TSO, a super-segment of up
+// to 64 KiB instead of the MTU): the kernel truncates a longer frame to
+// fit. After Close, and while Close runs, Read returns an
 // error matching net.ErrClosed.
 func (d *Device) Read(b []byte) (int, error) {
 	d.mu.RLock()

@@ -14,7 +14,7 @@ import (
 )
 
 // Usage is the command line of `ustack serve`.
-const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--slaac [--tempaddr]] [--router-advert PREFIX… [--ra-interval D]] [--stable-privacy KEY] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
+const Usage = "ustack serve --tap NAME --addr CIDR [--addr CIDR…] [--slaac [--tempaddr]] [--router-advert PREFIX… [--ra-interval D]] [--stable-privacy KEY] [--route PREFIX,GATEWAY…] [--mac MAC] [--mtu N] [--vnet-hdr] [--pcap FILE] [--loss P --seed N] [--echo-broadcast] [--tcp-cc NAME] [--sack=BOOL] [--tcp-sndbuf N] [--tcp-rcvbuf N] [-v]"
 
 // Route is a route of the command line: a destination prefix through a
 // gateway, or on-link if Gateway is the zero Addr.
@@ -47,6 +47,10 @@ type Config struct {
 	MAC tcpip.LinkAddress
 	// MTU, if positive, is set on the device; zero keeps the device's.
 	MTU int
+	// VnetHdr opens the device with a virtio-net header before each
+	// frame and lets the kernel hand up partial checksums and TCP
+	// super-segments of up to 64 KiB (tun.Config.VnetHdr, Offload).
+	VnetHdr bool
 	// PCAP, if not empty, is a file that receives every frame crossing
 	// the device, in pcap format.
 	PCAP string
@@ -157,6 +161,7 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		return nil
 	})
 	fs.IntVar(&cfg.MTU, "mtu", 0, "set the device's MTU to `N` bytes (default: keep the device's)")
+	fs.BoolVar(&cfg.VnetHdr, "vnet-hdr", false, "open the device with the virtio-net header (IFF_VNET_HDR) and checksum and TCP segmentation offloads")
 	fs.StringVar(&cfg.PCAP, "pcap", "", "write every frame to `FILE` in pcap format")
 	fs.Float64Var(&cfg.Loss, "loss", 0, "lose each frame with probability `P` (0 to 1), in both directions")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed `N` of the random losses")

@@ -10,6 +10,6 @@ import (
 )
 
 // openTAP fails: TAP devices are supported on Linux only.
-func openTAP(string, int, tcpip.LinkAddress) (stack.LinkEndpoint, error) {
+func openTAP(string, int, tcpip.LinkAddress, bool) (stack.LinkEndpoint, error) {
 	return nil, errors.New("TAP devices are supported on Linux only")
 }

@@ -105,7 +105,7 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	clock := tcpip.NewStdClock()
 
-	link, err := openTAP(cfg.TAP, cfg.MTU, srv.mac)
+	link, err := openTAP(cfg.TAP, cfg.MTU, srv.mac, cfg.VnetHdr)
 	if err != nil {
 		return nil, fmt.Errorf("TAP device %s: %w", cfg.TAP, err)
 	}
