@@ -124,6 +124,10 @@ type TCPEndpointState struct {
 	RcvBufSize  int
 	RcvBufUsed  int
 	RcvOOOBytes int
+	// RcvAutoTuning reports whether the receive buffer is sized
+	// automatically: receive autotuning on for the stack and no
+	// ReceiveBufferSizeOption set on the endpoint.
+	RcvAutoTuning bool
 
 	// SACKPermitted reports that both ends agreed on SACK (RFC 2018).
 	SACKPermitted bool

@@ -82,6 +82,22 @@ type LingerOption struct {
 	Timeout time.Duration // 0 with Enabled: Close resets the connection
 }
 
+// TCPReceiveBufferSizeRangeOption is a TCP protocol option
+// (Stack.SetTransportProtocolOption), as Linux's net.ipv4.tcp_rmem: new
+// connections start with a receive buffer of Default bytes, and receive
+// buffer autotuning may grow it up to Max. Min is the smallest size
+// Default may take. A ReceiveBufferSizeOption given to
+// SetTransportProtocolOption sets Default.
+type TCPReceiveBufferSizeRangeOption struct {
+	Min, Default, Max int
+}
+
+// TCPSendBufferSizeRangeOption is TCPReceiveBufferSizeRangeOption for
+// the send buffer, as Linux's net.ipv4.tcp_wmem.
+type TCPSendBufferSizeRangeOption struct {
+	Min, Default, Max int
+}
+
 // MembershipOption joins (AddMembershipOption) or leaves
 // (RemoveMembershipOption) a multicast group on a NIC (0: the NIC the route
 // to the group picks) or the NIC owning InterfaceAddr.

@@ -20,7 +20,7 @@ func TestConnectAcceptEcho(t *testing.T) {
 	wantState(t, cli, tcp.StateEstablished)
 	wantState(t, srv, tcp.StateEstablished)
 	in := info(t, cli)
-	if !in.Timestamps || !in.WindowScale || !in.SACKPermitted || in.SndMSS != 1460-12 || in.RcvWScale != 5 {
+	if !in.Timestamps || !in.WindowScale || !in.SACKPermitted || in.SndMSS != 1460-12 || in.RcvWScale != defaultWS {
 		t.Fatalf("negotiated %+v", in)
 	}
 	write(t, cli, []byte("hello"))

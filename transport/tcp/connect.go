@@ -149,6 +149,7 @@ func (e *endpoint) resetConnLocked() {
 	}
 	e.retries, e.backoff, e.kaProbes, e.ackPending = 0, 0, 0, 0
 	e.retrans, e.bytesAcked, e.bytesReceived = 0, 0, 0
+	e.rcvSpace, e.rcvSpaceAt, e.rcvRTTUs, e.rcvRTTAtMs = 0, zeroTime, 0, 0
 }
 
 // routeMSS is the MSS the route allows: its MTU (the largest transport
@@ -162,18 +163,15 @@ func (e *endpoint) routeMSS() int {
 }
 
 // initLocalLocked sets what our SYN announces: the MSS (RFC 9293 §3.7.1),
-// the window scale that lets the receive buffer be advertised (RFC 7323
-// §2.3, at most 14), the timestamp offset (RFC 7323 §5.4, random per
+// the window scale that lets the largest receive buffer autotuning may
+// reach be advertised (RFC 7323 §2.3, at most 14), the timestamp offset (RFC 7323 §5.4, random per
 // connection).
 func (e *endpoint) initLocalLocked() {
 	e.advMSS = min(e.routeMSS(), 0xffff)
 	if e.maxSeg > 0 {
 		e.advMSS = min(e.advMSS, e.maxSeg)
 	}
-	e.rcvWS = 0
-	for e.rcvWS < header.TCPMaxWindowScale && 0xffff<<e.rcvWS < e.rcvBufSize {
-		e.rcvWS++
-	}
+	e.rcvWS = windowShift(e.rcvBufCeilLocked())
 	e.tsOffset = uint32(e.s.RandUint64())
 	e.lastRcvAt = e.nowLocked()
 	// Quick ACKs at the start of a connection, as Linux's quickack

@@ -309,6 +309,11 @@ func TestECNNotNegotiatedIgnoresCE(t *testing.T) {
 // after the reduction reduces again.
 func TestECNSenderReducesOncePerWindow(t *testing.T) {
 	e, p, ep, _ := toEstablishedECN(t)
+	// NewReno's halving is counted below (CUBIC, the default, is
+	// TestECNCubicReduction's).
+	if err := ep.SetSockOpt(tcpip.CongestionControlOption("newreno")); err != nil {
+		t.Fatal(err)
+	}
 	write(t, ep, make([]byte, 40*sackMSS))
 	segs := p.expect(10)
 	b := segs[0].f.SeqNum

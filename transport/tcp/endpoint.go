@@ -212,6 +212,15 @@ type endpoint struct {
 	rcvBufSize int
 	rcvFin     bool // the peer's FIN was received in order
 
+	// Receive autotuning (autotune.go), packed: an idle endpoint
+	// holds them too.
+	rcvSpace    uint32 // bytes read in the best measured receiver RTT
+	rcvSpaceSeq seqnum.Value
+	rcvRTTSeq   seqnum.Value
+	rcvRTTAtMs  uint32 // msClock when rcvRTTSeq was set, 0: not measuring
+	rcvRTTUs    uint32 // receiver-side RTT estimate in µs, 0: none
+	rcvSpaceAt  tcpip.MonotonicTime
+
 	// Negotiated options.
 	sndMSS      int   // largest data of a segment we send
 	advMSS      int   // MSS we advertised
@@ -221,6 +230,8 @@ type endpoint struct {
 	wsOK        bool
 	sackOK      bool
 	tsOK        bool
+	rcvBufUser  bool // ReceiveBufferSizeOption set: no receive autotuning (autotune.go)
+	sndBufUser  bool // SendBufferSizeOption set: no send autotuning
 	tsRecent    uint32
 	tsRecentAt  tcpip.MonotonicTime
 	tsOffset    uint32
@@ -287,7 +298,7 @@ var (
 
 func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 	p.mu.Lock()
-	cc, sndBuf, rcvBuf := p.defaultCC, p.defSndBuf, p.defRcvBuf
+	cc, sndBuf, rcvBuf := p.defaultCC, p.sndRange.def, p.rcvRange.def
 	p.mu.Unlock()
 	return &endpoint{
 		p:          p,
@@ -876,6 +887,9 @@ func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, err
 		e.rcvBuf.Release()
 	}
 	e.stats.BytesReceived.Add(uint64(n))
+	if e.state.synchronized() {
+		e.rcvSpaceAdjustLocked()
+	}
 	// RFC 1122 §4.2.3.3: a window update once the window opened by at
 	// least min(buffer/2, MSS) since the last advertisement.
 	// Not once the peer's FIN is in: nothing more will come, and a

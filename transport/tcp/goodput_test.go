@@ -33,11 +33,12 @@ func goodputRun(t *testing.T, seed uint64, loss float64, size int64) (sim.Stream
 	return r, l.Counters(sim.AToB)
 }
 
-// TestGoodputSlowStart reports the goodput of NewReno on a 100 Mbit/s ×
-// 20 ms path with a 128 KiB queue (about one bandwidth-delay product:
-// 250 KB), without loss and with 1 % loss, for a few seeds. It asserts
+// TestGoodputSlowStart reports the goodput of the default congestion
+// control (CUBIC with HyStart++) on a 100 Mbit/s × 20 ms path with a
+// 128 KiB queue (about half the bandwidth-delay product of 250 KB), without loss and with 1 % loss, for a few seeds. It asserts
 // that every transfer completes intact and that a 1 MiB transfer's slow
-// start does not overflow the queue; the figures are logged:
+// start overshoots the queue by less than a window; the figures are
+// logged:
 //
 //	go test ./transport/tcp -run TestGoodputSlowStart -v
 func TestGoodputSlowStart(t *testing.T) {
@@ -54,12 +55,21 @@ func TestGoodputSlowStart(t *testing.T) {
 					if !r.OK() || r.Received != size {
 						t.Fatalf("transfer: %v", r)
 					}
-					// HyStart++ (RFC 9406) leaves slow start on the
-					// queueing delay before the queue overflows (the
-					// engine without it lost a segment here, and 115
-					// with RFC 3465's L = 2).
-					if size == 1<<20 && loss == 0 && c.DroppedQueue > 0 {
-						t.Errorf("slow start overflowed the queue: %d drops", c.DroppedQueue)
+					// HyStart++ (RFC 9406) slows the growth on the
+					// queueing delay (CSS, a quarter of slow start's
+					// increase), so a slow start's overshoot into this
+					// half-BDP queue stays below one bandwidth-delay
+					// product of segments (250 KB: 172; a plain
+					// doubling would lose about BDP + queue, 260).
+					// The engine once also passed "no drop at all"
+					// here, but only because 1 MiB ended before the
+					// overshoot: with the 1 MiB buffers and NewReno
+					// of that time a 1.5 MiB transfer lost 103
+					// segments; with autotuning, whose window updates
+					// spare slow start a delayed-ACK stall, and CUBIC,
+					// the overshoot falls within 1 MiB (107 drops).
+					if size == 1<<20 && loss == 0 && c.DroppedQueue >= 250000/1448 {
+						t.Errorf("slow start overflowed the queue by %d segments", c.DroppedQueue)
 					}
 				})
 			}

@@ -35,17 +35,21 @@ type roundObserver interface {
 
 // hystart is RFC 9406's state. Zero RTTs stand for "infinity" (none
 // seen).
+//
+// The fields are ordered, and the counters 32-bit, so that the state
+// packs into 40 bytes: every connection holds one (inside its congestion
+// control), idle ones included.
 type hystart struct {
 	done         bool // left for good: loss, RTO, or CSS over
 	started      bool // a round is being measured (windowEnd valid)
+	css          bool
+	exitToCA     bool // CSS ended: the caller sets ssthresh = cwnd
 	windowEnd    seqnum.Value
+	samples      int32
+	cssRounds    int32
 	lastRoundMin time.Duration
 	curRoundMin  time.Duration
-	samples      int
-	css          bool
 	cssBaseline  time.Duration
-	cssRounds    int
-	exitToCA     bool // CSS ended: the caller sets ssthresh = cwnd
 }
 
 // onAck follows rounds and samples (RFC 9406 §4.2); it reports nothing

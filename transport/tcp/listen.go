@@ -122,9 +122,7 @@ func (e *endpoint) listenSYNLocked(g *segment) {
 	se.opts.NumSACKBlocks = 0
 	se.rcvWS = 0
 	if g.opts.HasWindowScale {
-		for se.rcvWS < header.TCPMaxWindowScale && 0xffff<<se.rcvWS < e.rcvBufSize {
-			se.rcvWS++
-		}
+		se.rcvWS = windowShift(e.rcvBufCeilLocked())
 	}
 	se.advMSS = e.listenMSSLocked(g)
 	se.tsOffset = uint32(e.s.RandUint64())
@@ -251,6 +249,7 @@ func (e *endpoint) listenACKLocked(g *segment) {
 func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c := newEndpoint(e.p, e.netProto)
 	c.sndBufSize, c.rcvBufSize = e.sndBufSize, e.rcvBufSize
+	c.sndBufUser, c.rcvBufUser = e.sndBufUser, e.rcvBufUser
 	c.delay, c.cork, c.maxSeg = e.delay, e.cork, e.maxSeg
 	c.keepalive, c.kaIdle, c.kaIntvl, c.kaCount = e.keepalive, e.kaIdle, e.kaIntvl, e.kaCount
 	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName

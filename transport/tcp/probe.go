@@ -109,6 +109,7 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.RcvBufSize = e.rcvBufSize
 	st.RcvBufUsed = e.rcvBuf.Len()
 	st.RcvOOOBytes = e.oooBytes
+	st.RcvAutoTuning = e.rcvAutotuneLocked()
 	st.SACKPermitted = e.sackOK
 	st.NumSACKBlocksSent = e.sackBlocksPendingLocked(&st.SACKBlocksSent)
 	st.Timestamps = e.tsOK

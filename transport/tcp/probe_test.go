@@ -96,7 +96,7 @@ func TestProbeEverySegment(t *testing.T) {
 		t.Error("no RTT sample reported")
 	}
 	if tcp.State(last.State) != tcp.StateEstablished || last.Sender.Cwnd <= 0 || last.Sender.SRTT <= 0 ||
-		last.Sender.SndUna != last.Sender.SndMax || last.Sender.CC.Name != info(t, cli).CongestionControl || !last.Timestamps || !last.SACKPermitted {
+		last.Sender.SndUna != last.Sender.SndMax || last.Sender.CC.Name != info(t, cli).CongestionControl || !last.RcvAutoTuning || !last.Timestamps || !last.SACKPermitted {
 		t.Errorf("last state: %+v", last)
 	}
 	if last.SndBufSize <= 0 || last.RcvBufSize <= 0 || last.Sender.SndWndScale < 0 || last.Receiver.RcvNxt == 0 {

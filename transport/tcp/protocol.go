@@ -35,15 +35,28 @@
 // it tells whether the mode is still on), MaxSegOption, KeepAliveOption,
 // KeepaliveIdleOption/IntervalOption/CountOption (Linux's 2 h/75 s/9),
 // UserTimeoutOption (RFC 5482), SendBufferSizeOption and
-// ReceiveBufferSizeOption (1 MiB each by default, within
-// [MinBufferSize, MaxBufferSize]), ReceiveQueueSizeOption,
+// ReceiveBufferSizeOption (within [MinBufferSize, MaxBufferSize]; setting
+// one fixes that buffer's size and turns its autotuning off, as Linux's
+// SO_SNDBUF/SO_RCVBUF), ReceiveQueueSizeOption,
 // SendQueueSizeOption, CongestionControlOption, LingerOption,
 // ReuseAddressOption, ReusePortOption, BindToDeviceOption, TTLOption,
 // TOSOption (its DSCP bits: TCP sets the ECN field), ECNOption. Protocol options (Stack.SetTransportProtocolOption):
 // SYNQueueSizeOption, SYNCookiesOption, MSLOption, MaxHalfOpenOption,
-// SACKEnabledOption, ECNOption, and the stack-wide defaults of new endpoints given as
-// tcpip.CongestionControlOption, tcpip.SendBufferSizeOption and
-// tcpip.ReceiveBufferSizeOption.
+// SACKEnabledOption, ECNOption, ModerateReceiveBufferOption, the buffer ranges
+// tcpip.TCPReceiveBufferSizeRangeOption and TCPSendBufferSizeRangeOption
+// (Linux's tcp_rmem and tcp_wmem), and the stack-wide defaults of new
+// endpoints given as tcpip.CongestionControlOption,
+// tcpip.SendBufferSizeOption and tcpip.ReceiveBufferSizeOption (the
+// ranges' Default).
+//
+// # Buffers
+//
+// Buffers autotune (autotune.go): a connection starts with 128 KiB each
+// way and grows its receive buffer to twice what the application reads
+// per round trip, its send buffer to twice the congestion window, up to
+// 32 MiB each by default, enough for 1 Gbit/s over 100 ms; memory is
+// taken only while data is queued, so idle connections cost nothing for
+// it. The window scale is chosen from the maximum.
 //
 // # Dual stack
 //
@@ -61,9 +74,9 @@
 //   - RTO: RFC 6298 with Linux's 200 ms minimum and 120 s maximum; every
 //     ACK of new data that echoes a timestamp gives a sample (RFC 7323
 //     §4), otherwise one segment at a time is timed (Karn).
-//   - Window scale: the smallest shift that lets the receive buffer be
-//     advertised; receiver SWS avoidance as RFC 1122 §4.2.3.3; the window
-//     never shrinks.
+//   - Window scale: the smallest shift that lets the largest receive
+//     buffer autotuning may reach be advertised; receiver SWS avoidance as
+//     RFC 1122 §4.2.3.3; the window never shrinks.
 //   - Delayed ACKs: 40 ms, every second segment, 16 quick ACKs at the
 //     start, out-of-order data and hole fills acknowledged at once.
 //   - Zero-window and keepalive probes carry SND.UNA−1 / SND.NXT−1 and no
@@ -82,11 +95,12 @@
 //     6191).
 //   - An orphaned connection waits 60 s at most in FIN-WAIT-2; data
 //     arriving after Close resets the connection (Linux).
-//   - Congestion control: NewReno (RFC 5681, RFC 6582, RFC 3042 limited
-//     transmit, RFC 6928 initial window of 10 segments, byte counting
-//     with L = 1, HyStart++ of RFC 9406 in the initial slow start) behind
-//     the CongestionControl interface; RegisterCongestionControl adds
-//     others; CUBIC (RFC 9438) is registered as "cubic".
+//   - Congestion control: CUBIC by default (RFC 9438, as Linux), or
+//     NewReno (RFC 5681, RFC 6582); both with RFC 3042 limited transmit,
+//     RFC 6928's initial window of 10 segments, byte counting with L = 1
+//     and HyStart++ of RFC 9406 in the initial slow start, behind the
+//     CongestionControl interface; RegisterCongestionControl adds
+//     others.
 //   - Loss recovery with SACK: RFC 6675 (pipe, NextSeg, rescue
 //     retransmission; sack.go) on per-segment transmit records, with
 //     RACK-TLP loss detection (RFC 8985: time-based marks with a
@@ -135,14 +149,13 @@ import (
 // ProtocolNumber is TCP's IP protocol number.
 const ProtocolNumber = tcpip.TCPProtocolNumber
 
-// Buffer sizes. The receive buffer default is 1 MiB, so that one
-// connection can fill a path of 1 MiB bandwidth-delay product; the send
-// buffer default is the same. Memory is only used while data is queued.
+// Buffer size limits of SendBufferSizeOption, ReceiveBufferSizeOption and
+// the range options (the defaults are in autotune.go). MaxBufferSize is
+// 2^30, the largest window a window scale of 14 can advertise (RFC 7323
+// §2.3). Memory is only used while data is queued.
 const (
-	DefaultReceiveBufferSize = 1 << 20
-	DefaultSendBufferSize    = 1 << 20
-	MinBufferSize            = 4096
-	MaxBufferSize            = 16 << 20
+	MinBufferSize = 4096
+	MaxBufferSize = 1 << 30
 )
 
 // Protocol constants.
@@ -217,14 +230,20 @@ type protocol struct {
 	sack atomic.Bool
 	// ecn is the ECNOption of new endpoints.
 	ecn atomic.Int32
+	// moderate is ModerateReceiveBufferOption; rcvMax and sndMax are
+	// the Max of the buffer ranges (rcvRange, sndRange), read by
+	// autotuning without mu.
+	moderate atomic.Bool
+	rcvMax   atomic.Int64
+	sndMax   atomic.Int64
 
 	mu         sync.Mutex
 	synQueue   int           // guarded by mu
 	cookies    bool          // guarded by mu
 	msl        time.Duration // guarded by mu
 	defaultCC  string        // guarded by mu: CongestionControlOption of new endpoints
-	defSndBuf  int           // guarded by mu: SendBufferSizeOption of new endpoints
-	defRcvBuf  int           // guarded by mu: ReceiveBufferSizeOption of new endpoints
+	sndRange   bufRange      // guarded by mu: TCPSendBufferSizeRangeOption
+	rcvRange   bufRange      // guarded by mu: TCPReceiveBufferSizeRangeOption
 	chalSecond int64         // guarded by mu: the second chalCount counts
 	chalCount  int           // guarded by mu
 }
@@ -234,11 +253,18 @@ var _ stack.TransportProtocol = (*protocol)(nil)
 // NewProtocol returns TCP for a stack; it is a
 // stack.TransportProtocolFactory for stack.Options.TransportProtocols.
 func NewProtocol(s *stack.Stack) stack.TransportProtocol {
+	// CUBIC (RFC 9438) with HyStart++ (RFC 9406) is the default, as
+	// in Linux: on long fat paths NewReno's one segment per round trip
+	// takes minutes to regrow a window of thousands of segments.
 	p := &protocol{s: s, stats: &s.Stats().TCP, synQueue: DefaultSYNQueueSize, cookies: true, msl: DefaultMSL,
-		defaultCC: "newreno", defSndBuf: DefaultSendBufferSize, defRcvBuf: DefaultReceiveBufferSize}
+		defaultCC: "cubic",
+		sndRange:  bufRange{MinBufferSize, DefaultSendBufferSize, DefaultMaxSendBufferSize},
+		rcvRange:  bufRange{MinBufferSize, DefaultReceiveBufferSize, DefaultMaxReceiveBufferSize}}
 	p.maxHalfOpen.Store(DefaultMaxHalfOpen)
 	p.sack.Store(true)
 	p.ecn.Store(int32(ECNPassive))
+	p.moderate.Store(true)
+	p.storeMaxLocked()
 	// RFC 6528 §3: the secret key should be random; the stack's seed
 	// and random source make it so while staying reproducible under a
 	// seeded simulation.
@@ -308,13 +334,30 @@ func (p *protocol) SetOption(opt any) error {
 		}
 		p.defaultCC = string(v)
 	case tcpip.SendBufferSizeOption:
-		p.defSndBuf = min(max(int(v), MinBufferSize), MaxBufferSize)
+		p.sndRange.setDefault(int(v))
 	case tcpip.ReceiveBufferSizeOption:
-		p.defRcvBuf = min(max(int(v), MinBufferSize), MaxBufferSize)
+		p.rcvRange.setDefault(int(v))
+	case tcpip.TCPSendBufferSizeRangeOption:
+		if err := p.sndRange.set(v.Min, v.Default, v.Max); err != nil {
+			return err
+		}
+	case tcpip.TCPReceiveBufferSizeRangeOption:
+		if err := p.rcvRange.set(v.Min, v.Default, v.Max); err != nil {
+			return err
+		}
+	case ModerateReceiveBufferOption:
+		p.moderate.Store(bool(v))
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
+	p.storeMaxLocked()
 	return nil
+}
+
+// storeMaxLocked publishes the ranges' maxima to autotuning.
+func (p *protocol) storeMaxLocked() {
+	p.rcvMax.Store(int64(p.rcvRange.max))
+	p.sndMax.Store(int64(p.sndRange.max))
 }
 
 // Option implements stack.TransportProtocol.
@@ -337,9 +380,15 @@ func (p *protocol) Option(opt any) error {
 	case *tcpip.CongestionControlOption:
 		*v = tcpip.CongestionControlOption(p.defaultCC)
 	case *tcpip.SendBufferSizeOption:
-		*v = tcpip.SendBufferSizeOption(p.defSndBuf)
+		*v = tcpip.SendBufferSizeOption(p.sndRange.def)
 	case *tcpip.ReceiveBufferSizeOption:
-		*v = tcpip.ReceiveBufferSizeOption(p.defRcvBuf)
+		*v = tcpip.ReceiveBufferSizeOption(p.rcvRange.def)
+	case *tcpip.TCPSendBufferSizeRangeOption:
+		*v = tcpip.TCPSendBufferSizeRangeOption{Min: p.sndRange.min, Default: p.sndRange.def, Max: p.sndRange.max}
+	case *tcpip.TCPReceiveBufferSizeRangeOption:
+		*v = tcpip.TCPReceiveBufferSizeRangeOption{Min: p.rcvRange.min, Default: p.rcvRange.def, Max: p.rcvRange.max}
+	case *ModerateReceiveBufferOption:
+		*v = ModerateReceiveBufferOption(p.moderate.Load())
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}

@@ -64,13 +64,13 @@ func TestProtocolDefaults(t *testing.T) {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, tcpip.CongestionControlOption("no-such-cc")); !errors.Is(err, tcpip.ErrInvalidOptionValue) {
 		t.Fatalf("unknown algorithm: %v", err)
 	}
-	for _, opt := range []any{tcpip.CongestionControlOption("cubic"), tcpip.SendBufferSizeOption(256 << 10), tcpip.ReceiveBufferSizeOption(512 << 10)} {
+	for _, opt := range []any{tcpip.CongestionControlOption("newreno"), tcpip.SendBufferSizeOption(256 << 10), tcpip.ReceiveBufferSizeOption(512 << 10)} {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
 			t.Fatalf("SetTransportProtocolOption(%T): %v", opt, err)
 		}
 	}
 	var cc tcpip.CongestionControlOption
-	if err := s.TransportProtocolOption(tcp.ProtocolNumber, &cc); err != nil || cc != "cubic" {
+	if err := s.TransportProtocolOption(tcp.ProtocolNumber, &cc); err != nil || cc != "newreno" {
 		t.Fatalf("default cc = %q, %v", cc, err)
 	}
 	ep := newTCP(t, s)
@@ -82,13 +82,13 @@ func TestProtocolDefaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if epCC != "cubic" || snd != 256<<10 || rcv != 512<<10 {
+	if epCC != "newreno" || snd != 256<<10 || rcv != 512<<10 {
 		t.Fatalf("new endpoint: cc %q sndbuf %d rcvbuf %d", epCC, snd, rcv)
 	}
 	// The other stack keeps the built-in defaults.
 	other := newTCP(t, e.b)
 	other.GetSockOpt(&epCC)
-	if epCC != "newreno" {
+	if epCC != "cubic" {
 		t.Fatalf("other stack's default cc = %q", epCC)
 	}
 }

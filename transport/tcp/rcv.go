@@ -355,6 +355,7 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 		if !e.ecnHoldLocked(g) {
 			e.cc.OnAck(acked, inflight, e.rtt.srtt)
 		}
+		e.sndBufExpandLocked()
 	}
 	e.dupAcks = 0
 	// RFC 6298 §5.2, §5.3: stop the timer when everything is
@@ -486,6 +487,12 @@ func (e *endpoint) dataLocked(g *segment) {
 	n := data.Len()
 	outOfOrder := seq != e.rcvNxt
 	if outOfOrder {
+		if n > 0 && !e.oooAdmitLocked(data) {
+			// Over the memory budget (autotune.go): dropped,
+			// and the ACK tells what we hold.
+			e.sendACKLocked()
+			return
+		}
 		if n > 0 {
 			e.lastOOOSeq = seq
 			e.oooInsertLocked(seq, data)
@@ -506,6 +513,7 @@ func (e *endpoint) dataLocked(g *segment) {
 		if len(e.ooo) > 0 {
 			filled = e.oooDrainLocked()
 		}
+		e.rcvRTTMeasureLocked(g, e.s.Clock().NowMonotonic())
 		e.notifyLocked(tcpip.EventIn)
 	}
 	if !fin && e.oooFin && e.oooFinSeq == e.rcvNxt && len(e.ooo) == 0 {

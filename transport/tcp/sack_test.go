@@ -38,6 +38,11 @@ func toEstablishedSACKEnv(t *testing.T, e *env) (*env, *peer, tcpip.Endpoint) {
 	if err := ep.SetSockOpt(tcpip.DelayOption(false)); err != nil {
 		t.Fatal(err)
 	}
+	// The walkthroughs count NewReno's windows (RFC 5681 §3.1:
+	// ssthresh = FlightSize/2), not the default CUBIC's (β = 0.7).
+	if err := ep.SetSockOpt(tcpip.CongestionControlOption("newreno")); err != nil {
+		t.Fatal(err)
+	}
 	return e, p, ep
 }
 

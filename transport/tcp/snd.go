@@ -29,10 +29,16 @@ func (e *endpoint) rcvWindowLocked() uint16 {
 	if free > cur && free-cur >= min(e.rcvBufSize/2, e.advMSS) {
 		wnd = free
 	}
+	// A window opened to the free space is rounded down to the scale's
+	// unit (more would promise room we lack); what was advertised
+	// already is rounded up, so that the right edge never moves back
+	// (RFC 7323 §2.4; RFC 9293 §3.8.6.2.2). Deciding by value (wnd ==
+	// free) rounded a window equal to the free space down, 1 to 2^shift
+	// − 1 bytes below the edge already advertised.
 	scale := uint(e.rcvWS)
-	w := (wnd + (1 << scale) - 1) >> scale
-	if wnd == free {
-		w = wnd >> scale
+	w := wnd >> scale
+	if w<<scale < cur {
+		w = (cur + (1 << scale) - 1) >> scale
 	}
 	if w > 0xffff {
 		w = 0xffff

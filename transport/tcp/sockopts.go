@@ -76,10 +76,17 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		}
 		e.userTimeout = time.Duration(v)
 	case tcpip.SendBufferSizeOption:
+		// As Linux's SOCK_SNDBUF_LOCK: a size the user chose is kept
+		// (no send autotuning, autotune.go).
 		e.sndBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
+		e.sndBufUser = true
 		e.notifyLocked(tcpip.EventOut)
 	case tcpip.ReceiveBufferSizeOption:
+		// As Linux's SOCK_RCVBUF_LOCK: no receive autotuning. Set
+		// before Connect or Listen, it also bounds the window scale
+		// (autotune.go rcvBufCeilLocked).
 		e.rcvBufSize = min(max(int(v), MinBufferSize), MaxBufferSize)
+		e.rcvBufUser = true
 	case tcpip.DelayOption:
 		e.delay = bool(v)
 		if !e.delay {

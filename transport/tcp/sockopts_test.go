@@ -61,7 +61,7 @@ func TestSockOptsRoundTrip(t *testing.T) {
 func TestMaxSegAndInheritance(t *testing.T) {
 	e := newEnv(t, true)
 	l := newTCP(t, e.b)
-	for _, o := range []any{tcpip.MaxSegOption(1000), tcpip.TTLOption(7)} {
+	for _, o := range []any{tcpip.MaxSegOption(1000), tcpip.TTLOption(7), tcpip.CongestionControlOption("newreno")} {
 		if err := l.SetSockOpt(o); err != nil {
 			t.Fatal(err)
 		}

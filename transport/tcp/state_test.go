@@ -145,7 +145,7 @@ func TestStateListen(t *testing.T) {
 	check(t, sa, SYN|ACK, sa.f.SeqNum, 1001)
 	o := sa.opts
 	if !o.HasMSS || o.MSS != 1460 || !o.SACKPermitted || !o.HasTimestamps || o.TSEcr != 100 ||
-		!o.HasWindowScale || o.WindowScale != 5 || sa.f.WindowSize != 65535 {
+		!o.HasWindowScale || o.WindowScale != defaultWS || sa.f.WindowSize != 65535 {
 		t.Fatalf("SYN-ACK options %+v window %d", o, sa.f.WindowSize)
 	}
 	// A retransmitted SYN gets the same SYN-ACK.
@@ -167,7 +167,7 @@ func TestStateListen(t *testing.T) {
 	}
 	c := accept(t, l)
 	in := info(t, c)
-	if in.State != tcp.StateEstablished || !in.Timestamps || in.SndWScale != 7 || in.RcvWScale != 5 || in.SndMSS != 1460-12 {
+	if in.State != tcp.StateEstablished || !in.Timestamps || in.SndWScale != 7 || in.RcvWScale != defaultWS || in.SndMSS != 1460-12 {
 		t.Fatalf("info %+v", in)
 	}
 }
@@ -208,7 +208,7 @@ func TestStateSynSent(t *testing.T) {
 	e, p, ep, syn := toSynSent(t)
 	o := syn.opts
 	if syn.f.Flags != SYN || !o.HasMSS || o.MSS != 1460 || !o.SACKPermitted || !o.HasTimestamps ||
-		!o.HasWindowScale || o.WindowScale != 5 || syn.f.WindowSize != 65535 {
+		!o.HasWindowScale || o.WindowScale != defaultWS || syn.f.WindowSize != 65535 {
 		t.Fatalf("SYN %+v options %+v", syn.f, o)
 	}
 	// An RST without ACK is ignored in SYN-SENT.

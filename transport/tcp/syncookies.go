@@ -110,9 +110,7 @@ func (e *endpoint) checkCookieLocked(g *segment) *synEntry {
 		if ws := opt & 0xf; ws != cookieNoScale {
 			se.opts.HasWindowScale = true
 			se.opts.WindowScale = uint8(ws)
-			for se.rcvWS < header.TCPMaxWindowScale && 0xffff<<se.rcvWS < e.rcvBufSize {
-				se.rcvWS++
-			}
+			se.rcvWS = windowShift(e.rcvBufCeilLocked())
 		}
 		se.opts.SACKPermitted = opt&cookieSACK != 0
 		se.ecn = opt&cookieECN != 0 && e.ecn.mode != ECNOff

@@ -193,7 +193,12 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	}
 	e.rtoLastAt = now
 	e.rtt.timing = false
-	inflight := int(e.sndUna.Size(e.sndMax))
+	// RFC 5681 §3.1 eq. (4) takes ssthresh from FlightSize; the data
+	// the receiver SACKed is not in flight (RFC 6675 §2, pipe): counted,
+	// a recovery that ended in a timeout after new data kept flowing
+	// behind a lost retransmission left ssthresh at several pipes, and
+	// the slow start after the RTO overflowed the queue again.
+	inflight := int(e.sndUna.Size(e.sndMax)) - e.sackedBytesLocked(e.sndUna, e.sndMax)
 	e.frtoOnTimeoutLocked()
 	e.cc.OnRTO(inflight)
 	e.rackOnRTOLocked() // RFC 8985 §6.3

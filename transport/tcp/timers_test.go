@@ -241,7 +241,7 @@ func TestSYNFloodCookies(t *testing.T) {
 		t.Fatalf("SYNCookiesValid = %d", n)
 	}
 	in := info(t, s)
-	if !in.Timestamps || !in.WindowScale || in.SndWScale != 5 || !in.SACKPermitted {
+	if !in.Timestamps || !in.WindowScale || in.SndWScale != defaultWS || !in.SACKPermitted {
 		t.Fatalf("cookie connection info %+v", in)
 	}
 	data := make([]byte, 300000)

@@ -20,6 +20,13 @@ func unreadTail(t *testing.T, e *env, size int) (tcpip.Endpoint, []byte) {
 		t.Fatal(err)
 	}
 	e.pump()
+	// One write queues it all, and A's receive buffer holds it unread.
+	if err := srv.SetSockOpt(tcpip.SendBufferSizeOption(size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SetSockOpt(tcpip.ReceiveBufferSizeOption(size)); err != nil {
+		t.Fatal(err)
+	}
 	data := make([]byte, size)
 	for i := range data {
 		data[i] = byte(i*7 + i>>8)
