@@ -124,6 +124,8 @@ type TCPEndpointState struct {
 	RcvBufSize  int
 	RcvBufUsed  int
 	RcvOOOBytes int
+	// AutoTune is the buffers' autotuning state.
+	AutoTune TCPAutoTuneState
 	// RcvAutoTuning reports whether the receive buffer is sized
 	// automatically: receive autotuning on for the stack and no
 	// ReceiveBufferSizeOption set on the endpoint.
@@ -177,6 +179,25 @@ type TCPChronoState struct {
 	ReceiverWindow   time.Duration
 	CongestionWindow time.Duration
 	SendBuffer       time.Duration
+}
+
+// TCPAutoTuneState is the state of buffer autotuning (package tcp's
+// dynamic right-sizing of the receive buffer and sizing of the send
+// buffer from the congestion window).
+type TCPAutoTuneState struct {
+	// RcvEnabled and SndEnabled report that the receive and send
+	// buffers are autotuned (their size was not fixed by the user, and
+	// receive autotuning is on for the stack).
+	RcvEnabled bool
+	SndEnabled bool
+	// RcvSpace is the most bytes the application read in one
+	// receiver-side RTT so far (Linux's rcvq_space.space); the measure
+	// in progress started at RcvSpaceSeq at RcvSpaceTime.
+	RcvSpace     int
+	RcvSpaceSeq  seqnum.Value
+	RcvSpaceTime tcpip.MonotonicTime
+	// RcvRTT is the receiver-side RTT estimate (0: none yet).
+	RcvRTT time.Duration
 }
 
 // TCPSegmentState describes a received segment.

@@ -64,6 +64,11 @@ type Info struct {
 	RcvBufSize  int
 	RcvBufUsed  int
 	RcvOOOBytes int
+	// SndBufAutoTuning and RcvBufAutoTuning report that the buffers
+	// grow automatically (autotune.go); false when the user fixed
+	// their size (SendBufferSizeOption, ReceiveBufferSizeOption).
+	SndBufAutoTuning bool
+	RcvBufAutoTuning bool
 
 	// BytesInFlight estimates the bytes in the network: RFC 6675 §4's
 	// pipe with SACK, Unacked without.
@@ -147,6 +152,7 @@ func (e *endpoint) infoLocked() Info {
 	}
 	in.SndBufSize, in.SndBufUsed = e.sndBufSize, e.sndBuf.Len()
 	in.RcvBufSize, in.RcvBufUsed, in.RcvOOOBytes = e.rcvBufSize, e.rcvBuf.Len(), e.oooBytes
+	in.SndBufAutoTuning, in.RcvBufAutoTuning = !e.sndBufUser, !e.rcvBufUser && e.p.moderate.Load()
 	in.DupAcks = e.dupAcks
 	var fr stack.TCPFastRecoveryState
 	e.fillRecoveryLocked(&fr)
@@ -216,8 +222,12 @@ func (in Info) Why() string {
 		return fmt.Sprintf("the congestion window: %s in flight of a %s window in %s (%s)%s",
 			formatBytes(in.BytesInFlight), formatBytes(in.Cwnd), phase, rateOf(in.Cwnd, in.RTT), queue)
 	case LimitSendBuffer:
-		return fmt.Sprintf("the send buffer: all %s of it hold unacknowledged data while the application waits to write (%s); a larger SendBufferSizeOption would help",
-			formatBytes(in.SndBufSize), rateOf(in.SndBufSize, in.RTT))
+		hint := "a larger SendBufferSizeOption would help"
+		if in.SndBufAutoTuning {
+			hint = "autotuning grows it with the congestion window, up to the stack's maximum"
+		}
+		return fmt.Sprintf("the send buffer: all %s of it hold unacknowledged data while the application waits to write (%s); %s",
+			formatBytes(in.SndBufSize), rateOf(in.SndBufSize, in.RTT), hint)
 	}
 	switch in.State {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
@@ -312,9 +322,15 @@ func (in Info) String() string {
 	}
 	fmt.Fprintf(&b, "cwnd %s  ssthresh %s  in flight %s  unacked %s  peer window %s  our window %s\n",
 		formatBytes(in.Cwnd), ss, formatBytes(in.BytesInFlight), formatBytes(in.Unacked), formatBytes(in.SndWnd), formatBytes(in.RcvWnd))
-	fmt.Fprintf(&b, "send buffer %s of %s (%s not sent)  receive buffer %s of %s (%s out of order)\n",
-		formatBytes(in.SndBufUsed), formatBytes(in.SndBufSize), formatBytes(in.NotSent),
-		formatBytes(in.RcvBufUsed), formatBytes(in.RcvBufSize), formatBytes(in.RcvOOOBytes))
+	auto := func(on bool) string {
+		if on {
+			return "autotuned"
+		}
+		return "fixed"
+	}
+	fmt.Fprintf(&b, "send buffer %s of %s, %s (%s not sent)  receive buffer %s of %s, %s (%s out of order)\n",
+		formatBytes(in.SndBufUsed), formatBytes(in.SndBufSize), auto(in.SndBufAutoTuning), formatBytes(in.NotSent),
+		formatBytes(in.RcvBufUsed), formatBytes(in.RcvBufSize), auto(in.RcvBufAutoTuning), formatBytes(in.RcvOOOBytes))
 	if in.SACKPermitted {
 		reo := ""
 		if in.ReorderingSeen {

@@ -109,6 +109,11 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.RcvBufSize = e.rcvBufSize
 	st.RcvBufUsed = e.rcvBuf.Len()
 	st.RcvOOOBytes = e.oooBytes
+	st.AutoTune = stack.TCPAutoTuneState{
+		RcvEnabled: !e.rcvBufUser && e.p.moderate.Load(), SndEnabled: !e.sndBufUser,
+		RcvSpace: int(e.rcvSpace), RcvSpaceSeq: e.rcvSpaceSeq, RcvSpaceTime: e.rcvSpaceAt,
+		RcvRTT: e.rcvRTTLocked(),
+	}
 	st.RcvAutoTuning = e.rcvAutotuneLocked()
 	st.SACKPermitted = e.sackOK
 	st.NumSACKBlocksSent = e.sackBlocksPendingLocked(&st.SACKBlocksSent)

@@ -99,6 +99,9 @@ func TestProbeEverySegment(t *testing.T) {
 		last.Sender.SndUna != last.Sender.SndMax || last.Sender.CC.Name != info(t, cli).CongestionControl || !last.RcvAutoTuning || !last.Timestamps || !last.SACKPermitted {
 		t.Errorf("last state: %+v", last)
 	}
+	if !last.AutoTune.RcvEnabled || !last.AutoTune.SndEnabled {
+		t.Errorf("autotuning off by default: %+v", last.AutoTune)
+	}
 	if last.SndBufSize <= 0 || last.RcvBufSize <= 0 || last.Sender.SndWndScale < 0 || last.Receiver.RcvNxt == 0 {
 		t.Errorf("last state: buffers %d/%d, scale %d, RcvNxt %v", last.SndBufSize, last.RcvBufSize, last.Sender.SndWndScale, last.Receiver.RcvNxt)
 	}
@@ -388,6 +391,9 @@ func TestInfoLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	in = info(t, cli)
+	if in.SndBufAutoTuning || !in.RcvBufAutoTuning {
+		t.Errorf("autotuning after SendBufferSizeOption: send %v, receive %v", in.SndBufAutoTuning, in.RcvBufAutoTuning)
+	}
 	if in.Limit != tcp.LimitSendBuffer {
 		t.Fatalf("full send buffer: limit %v\n%s", in.Limit, in)
 	}
