@@ -182,7 +182,7 @@ func (e *endpoint) rcvRTTMeasureLocked(g *segment, now tcpip.MonotonicTime) {
 // receiver RTT it measures what was read and grows the receive buffer
 // (see the comment at the top of the file).
 func (e *endpoint) rcvSpaceAdjustLocked() {
-	now := e.s.Clock().NowMonotonic()
+	now := e.nowLocked()
 	read := e.rcvNxt.Sub(seqnum.Size(e.rcvBuf.Len()))
 	if e.rcvSpaceAt.IsZero() {
 		// The first read starts the first measure; RFC 6928's

@@ -249,7 +249,7 @@ type endpoint struct {
 
 	// Timers: one clock timer for every deadline (zero: not armed).
 	timer       tcpip.Timer
-	timerAt     tcpip.MonotonicTime // when timer is set to fire, zero if not
+	timerAt     tcpip.MonotonicTime // when timer is set to fire (maybe before the earliest deadline: armLocked), zero if not
 	now         tcpip.MonotonicTime // clock read of this locked operation (nowLocked), zero if none
 	rtoAt       tcpip.MonotonicTime
 	delackAt    tcpip.MonotonicTime

@@ -513,7 +513,7 @@ func (e *endpoint) dataLocked(g *segment) {
 		if len(e.ooo) > 0 {
 			filled = e.oooDrainLocked()
 		}
-		e.rcvRTTMeasureLocked(g, e.s.Clock().NowMonotonic())
+		e.rcvRTTMeasureLocked(g, e.nowLocked())
 		e.notifyLocked(tcpip.EventIn)
 	}
 	if !fin && e.oooFin && e.oooFinSeq == e.rcvNxt && len(e.ooo) == 0 {

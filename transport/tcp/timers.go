@@ -53,19 +53,18 @@ func (e *endpoint) armLocked() {
 	if at == e.timerAt {
 		return
 	}
-	if !at.IsZero() && !e.timerAt.IsZero() && e.timerAt.Before(at) {
+	if !e.timerAt.IsZero() && (at.IsZero() || e.timerAt.Before(at)) {
 		// The deadline moved later (every ACK of new data restarts
-		// the RTO, RFC 6298 §5.3): the timer stays armed for the
-		// earlier time rather than being reset per segment; when it
-		// fires, onTimer finds nothing due and arms it again for the
-		// real deadline.
+		// the RTO, RFC 6298 §5.3) or went away (the delayed ACK
+		// left with the next segment's ACK): the timer stays armed
+		// for the earlier time rather than being stopped and reset
+		// per segment; when it fires, onTimer finds nothing due and
+		// arms it again for the real deadline, if any
+		// (stopTimersLocked stops it for good).
 		return
 	}
 	e.timerAt = at
 	if at.IsZero() {
-		if e.timer != nil {
-			e.timer.Stop()
-		}
 		return
 	}
 	d := at.Sub(e.nowLocked())
