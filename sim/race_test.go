@@ -3,5 +3,5 @@
 package sim_test
 
 // raceEnabled reports that the race detector is on: the goodput table
-// runs a subset then.
+// and TestTCPScenarios6 run a subset then, and TestSYNFlood6 not at all.
 const raceEnabled = true

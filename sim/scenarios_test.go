@@ -20,10 +20,11 @@ import (
 	"github.com/ustack-go/ustack/transport/tcp"
 )
 
-// scenariosUpdate rewrites the golden table of TestTCPScenarios:
+// scenariosUpdate rewrites the golden tables of TestTCPScenarios and
+// TestTCPScenarios6 (the pattern matches both):
 //
 //	go test ./sim -run TestTCPScenarios -update
-var scenariosUpdate = flag.Bool("update", false, "rewrite the golden tables of the tests run (testdata/tcp_scenarios.golden, testdata/goodput.golden)")
+var scenariosUpdate = flag.Bool("update", false, "rewrite the golden tables of the tests run (testdata/tcp_scenarios.golden, testdata/tcp_scenarios6.golden, testdata/goodput.golden)")
 
 const (
 	// scenarioSize is what every delivery scenario sends: issue 5 asks
