@@ -30,7 +30,7 @@ type instance6 struct {
 // start6 starts ustack with an IPv6 address next to the IPv4 one, gives
 // the kernel its IPv6 address without duplicate address detection, and
 // waits until the kernel's addresses are usable. Configure functions, if
-// any, then adjust ustack's configuration in turn.
+// any, adjust ustack's configuration after start6's own settings.
 func start6(t *testing.T, tools []string, configure ...func(*serve.Config)) *instance6 {
 	t.Helper()
 	n := subnets.Add(1) % 256
