@@ -65,6 +65,8 @@ type EndpointStats struct {
 // Close can wake from a blocked read; Close closes the device and returns
 // once the reader has exited. The reader also ends on its own if the
 // device goes away (its namespace was deleted: EBADFD); Err reports why.
+// On a device with a virtio-net header, the first WritePackets starts a
+// writer goroutine (see WritePackets), which Close stops and waits for.
 //
 // Its methods are safe for concurrent use; WritePackets may be called by
 // any number of goroutines at once.
