@@ -34,8 +34,12 @@
 // whole of them, sparing it the segmentation and the checksums of the
 // frames it sends. The Endpoint completes a partial checksum before
 // delivery (the stack checks it as usual) and delivers a super-segment
-// whole, as one large TCP segment; frames it writes carry a header of
-// zeros, their checksums complete and none larger than the MTU.
+// whole, as one large TCP segment. The other way, it hands the kernel
+// super-segments too: WritePackets queues the stack's packets for a writer
+// goroutine, which merges each run of in-order segments of one TCP
+// connection into one frame with a GSO header and a partial checksum, so
+// that one write(2), and one pass through the kernel's receive path,
+// carries up to 64 KiB; other frames go out alone with a header of zeros.
 //
 // # Blocking and Close
 //
@@ -49,7 +53,8 @@
 // goroutine of its own (MTU may start one that ends as it returns, see
 // below), so nothing stays behind after Close. An [Endpoint] (the
 // stack.LinkEndpoint over a Device) runs one reader goroutine from its first
-// Attach until Close.
+// Attach until Close, and with a virtio-net header one writer goroutine from
+// its first write until Close.
 //
 // The package does not hand the descriptor to Go's runtime poller
 // (os.NewFile of a non-blocking descriptor), although that can be made to

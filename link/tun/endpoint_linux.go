@@ -50,6 +50,7 @@ type EndpointStats struct {
 	RxSuperSegments tcpip.Counter // TCP super-segments (GSO) delivered whole
 	RxCsumCompleted tcpip.Counter // partial checksums completed (NEEDS_CSUM)
 	RxBadVnetHdr    tcpip.Counter // frames whose header could not be honoured, dropped
+	TxSuperSegments tcpip.Counter // frames written as TCP super-segments (GSO), of several packets each
 }
 
 // Endpoint is a stack.LinkEndpoint over a TUN or TAP Device. A TAP
@@ -64,6 +65,8 @@ type EndpointStats struct {
 // Close can wake from a blocked read; Close closes the device and returns
 // once the reader has exited. The reader also ends on its own if the
 // device goes away (its namespace was deleted: EBADFD); Err reports why.
+// On a device with a virtio-net header, the first WritePackets starts a
+// writer goroutine (see WritePackets), which Close stops and waits for.
 //
 // Its methods are safe for concurrent use; WritePackets may be called by
 // any number of goroutines at once.
@@ -78,6 +81,7 @@ type Endpoint struct {
 	gate     linkutil.DispatchGate
 	stats    EndpointStats
 	scratch  sync.Pool // *[]byte of frameMax bytes, to gather a frame for write(2)
+	txq      txQueue   // with a virtio-net header: what WritePackets queued for the writer
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -143,6 +147,7 @@ func NewEndpoint(dev *Device, opts EndpointOptions) (*Endpoint, error) {
 			e.addr[5] ^= 1
 		}
 	}
+	e.txq.cond.L = &e.txq.mu
 	e.scratch.New = func() any {
 		b := make([]byte, e.frameMax)
 		return &b
@@ -227,7 +232,7 @@ func (e *Endpoint) Close() {
 	e.closed = true
 	done := e.done
 	e.mu.Unlock()
-	e.dev.Close()
+	e.closeQueue(func() { e.dev.Close() })
 	if done != nil {
 		<-done
 	}
@@ -301,7 +306,16 @@ func (e *Endpoint) read(done chan struct{}) {
 // tcpip.ErrStackClosed after Close, tcpip.ErrMessageTooLong for a frame
 // the device rejects as too long, and tcpip.ErrNetworkDown otherwise (the
 // device was deleted, say).
+//
+// With a virtio-net header, the packets are queued instead and written by
+// a writer goroutine, which merges runs of in-order TCP segments of one
+// connection into super-segments (see txgso_linux.go); it returns
+// tcpip.ErrStackClosed after Close, and counts in TxErrors the frames the
+// device refuses later. It waits while the queue is full.
 func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
+	if e.vnet > 0 {
+		return e.enqueue(pkts)
+	}
 	for i, pkt := range pkts {
 		size, err := e.write(pkt)
 		pkt.Release()

@@ -29,8 +29,9 @@ type instance6 struct {
 
 // start6 starts ustack with an IPv6 address next to the IPv4 one, gives
 // the kernel its IPv6 address without duplicate address detection, and
-// waits until the kernel's addresses are usable.
-func start6(t *testing.T, tools []string) *instance6 {
+// waits until the kernel's addresses are usable. Configure functions, if
+// any, adjust ustack's configuration after start6's own settings.
+func start6(t *testing.T, tools []string, configure ...func(*serve.Config)) *instance6 {
 	t.Helper()
 	n := subnets.Add(1) % 256
 	u6 := &instance6{
@@ -42,6 +43,9 @@ func start6(t *testing.T, tools []string) *instance6 {
 	u6.instance = start(t, tools, func(cfg *serve.Config) {
 		cfg.MAC = u6.mac
 		cfg.Addrs = append(cfg.Addrs, netip.PrefixFrom(u6.addr6, 64))
+		for _, c := range configure {
+			c(cfg)
+		}
 	})
 	u6.ns.AddrAdd(t, u6.ifname, u6.kernel6, "nodad")
 	// The kernel's link-local address goes through duplicate address

@@ -270,3 +270,37 @@ func median(xs []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// Over IPv6 the kernel sends TCPv6 super-segments (TSO6), whose Payload
+// Length counts the whole super-segment; both directions are checked by
+// SHA-256.
+func TestInteropVnetHdrTCP6(t *testing.T) {
+	t.Parallel()
+	requireTCP(t)
+	u := start6(t, []string{"curl", "ip"}, vnetHdr)
+	const size = 50 << 20
+	up, data := randomFile(t, size)
+	sum := sha256.Sum256(data)
+	out, stderr, code := u.runTimed(2*time.Minute, nil, "curl", "-6", "-sS", "--fail",
+		"-H", "Content-Type: application/octet-stream", "--data-binary", "@"+up, u.url6("/sha256"))
+	if code != 0 || strings.TrimSpace(string(out)) != hex.EncodeToString(sum[:]) {
+		t.Fatalf("curl -6 POST /sha256: exit %d, %q (%s); want %x", code, out, stderr, sum)
+	}
+	file := filepath.Join(t.TempDir(), "bytes")
+	out, stderr, code = u.runTimed(2*time.Minute, nil, "curl", "-6", "-sS", "--fail", "-o", file, "-w", "%{http_code} %{size_download}", u.url6(fmt.Sprintf("/bytes/%d", size)))
+	if code != 0 || string(out) != fmt.Sprintf("200 %d", size) {
+		t.Fatalf("curl -6 GET: exit %d, %q, %s", code, out, stderr)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := sha256.Sum256(got), sha256.Sum256(chargen(size)); g != w {
+		t.Errorf("SHA-256 of the %d bytes fetched = %x, want %x", len(got), g, w)
+	}
+	c := u.stop()
+	atLeast(t, c, "Serve.HTTPBytesReceived", size)
+	if segs, min := c["TCP.SegmentsReceived"], uint64(size)/1428; segs == 0 || segs >= min {
+		t.Errorf("TCP.SegmentsReceived = %d for %d MSS-sized pieces: no super-segments", segs, min)
+	}
+}
