@@ -16,19 +16,38 @@ type sendParams struct {
 	dstPort    uint16
 	net        stack.NetworkHeaderParams
 	noChecksum bool
+	sndbuf     int64 // SO_SNDBUF
 }
 
 // Write implements tcpip.Endpoint: p is sent as one datagram to the peer,
 // or to opts.To. An endpoint without a port gets an ephemeral one first.
 // The datagram goes to the network layer before Write returns, and the
-// layer's errors are returned (the link's queue being full, say).
+// layer's errors are returned; a link whose queue is full refuses it with
+// tcpip.ErrNoBufferSpace (ENOBUFS, the datagram is lost).
+//
+// Each datagram is charged to the endpoint's send buffer until the link
+// lets go of it (buffer.Owner): Write returns tcpip.ErrWouldBlock while
+// the charge is at SO_SNDBUF, and EventOut follows when it is down to half,
+// so that a writer faster than the link waits rather than losing
+// datagrams to the link's queue.
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	sp, err := e.prepareWrite(len(p), &opts)
 	if err != nil {
 		return 0, err
 	}
+	// Linux's sock_alloc_send_pskb admits a datagram while the socket's
+	// charged bytes are under sk_sndbuf, and otherwise makes the writer
+	// wait (EAGAIN without blocking).
+	if e.wmem.Load() >= sp.sndbuf {
+		return 0, tcpip.ErrWouldBlock
+	}
 	if err := e.send(&sp, p); err != nil {
 		e.countSendError()
+		if err == tcpip.ErrWouldBlock {
+			// The link's queue was full: the datagram is gone,
+			// and no EventOut will tell the writer to retry.
+			err = tcpip.ErrNoBufferSpace
+		}
 		return 0, err
 	}
 	e.stats.PacketsSent.Inc()
@@ -117,6 +136,7 @@ func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, er
 		return sendParams{}, tcpip.ErrBroadcastDisabled
 	}
 	sp.srcPort = e.reg.id.LocalPort
+	sp.sndbuf = int64(e.sock.SndBufSize)
 	sp.net = stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.sock.TTL, TOS: e.sock.TOS}
 	if sp.route.RemoteAddress.IsMulticast() {
 		// RFC 1112 §6.1: the multicast TTL, 1 unless set. A TTL of 0
@@ -166,6 +186,9 @@ func (e *endpoint) send(sp *sendParams, p []byte) error {
 		u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
 	}
 	pkt.TransportProtocol = ProtocolNumber
+	charge := rcvq.Charge(pkt)
+	e.wmem.Add(int64(charge))
+	pkt.SetOwner(e, charge)
 	return r.WritePacket(sp.net, pkt)
 }
 

@@ -86,7 +86,9 @@ func (r *Ring) ReleaseAll() int {
 const batchSize = 64
 
 // Deliverer is a bounded queue of inbound packets and the goroutine that
-// delivers them, in order, to the attached dispatcher. The goroutine runs
+// delivers them, in order, to the attached dispatcher. A packet's owner
+// (buffer.Owner) stays charged while the packet is queued and is paid back
+// when the packet is taken for delivery. The goroutine runs
 // from the first Attach of a dispatcher until Attach(nil) or Close, so a
 // detached or closed Deliverer holds no goroutine. Packets offered while no
 // dispatcher is attached are released and counted, as a wire with nobody
@@ -228,6 +230,12 @@ func (q *Deliverer) run(exited chan struct{}) {
 		d := q.d
 		q.busy = true
 		q.mu.Unlock()
+		// The packets leave the link: their senders' buffers are paid
+		// back (a driver's transmit completion), which wakes senders
+		// blocked on a full send buffer.
+		for i := range n {
+			batch[i].Pkt.Orphan()
+		}
 		for i := range n {
 			d.DeliverNetworkPacket(batch[i].Proto, batch[i].Pkt)
 			batch[i] = Item{}
