@@ -29,7 +29,9 @@ type sendParams struct {
 // lets go of it (buffer.Owner): Write returns tcpip.ErrWouldBlock while
 // the charge is at SO_SNDBUF, and EventOut follows when it is down to half,
 // so that a writer faster than the link waits rather than losing
-// datagrams to the link's queue.
+// datagrams to the link's queue. A link whose queue is full while it holds
+// datagrams of this endpoint makes Write return tcpip.ErrWouldBlock too,
+// with EventOut when the link lets go of one of them (see linkFull).
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	sp, err := e.prepareWrite(len(p), &opts)
 	if err != nil {
@@ -41,19 +43,53 @@ func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	if e.wmem.Load() >= sp.sndbuf {
 		return 0, tcpip.ErrWouldBlock
 	}
-	if err := e.send(&sp, p); err != nil {
-		e.countSendError()
-		if err == tcpip.ErrWouldBlock {
-			// The link's queue was full: the datagram is gone,
-			// and no EventOut will tell the writer to retry.
-			err = tcpip.ErrNoBufferSpace
+	err = e.send(&sp, p)
+	if linkRefused(err) && e.linkFull() {
+		// The link let go of all our datagrams since it refused
+		// this one: there may be room now.
+		if err = e.send(&sp, p); linkRefused(err) && e.linkFull() {
+			e.countSendError()
+			return 0, tcpip.ErrNoBufferSpace
 		}
+	}
+	if linkRefused(err) {
+		return 0, tcpip.ErrWouldBlock
+	}
+	if err != nil {
+		e.countSendError()
 		return 0, err
 	}
 	e.stats.PacketsSent.Inc()
 	e.stats.BytesSent.Add(uint64(len(p)))
 	e.p.stats.PacketsSent.Inc()
 	return len(p), nil
+}
+
+// linkRefused reports whether err is a link refusing a datagram for want
+// of room in its queue.
+func linkRefused(err error) bool {
+	return err == tcpip.ErrWouldBlock || err == tcpip.ErrNoBufferSpace
+}
+
+// linkFull is Write's answer to a link that refused a datagram for want of
+// room. If the link holds datagrams of this endpoint, their release will
+// make room: the writer waits for it (Write returns tcpip.ErrWouldBlock,
+// and EventOut follows the next release, see PacketReleased), as a sender
+// sleeps on a full qdisc rather than losing what it writes. linkFull
+// reports true if the link holds none of them: then no release will come,
+// and Write tries once more (the queue may have drained meanwhile) before
+// giving the datagram up with tcpip.ErrNoBufferSpace (ENOBUFS, as Linux's
+// ip_send_skb reports a qdisc drop).
+func (e *endpoint) linkFull() bool {
+	e.linkWait.Store(true)
+	// A release after the Store sees linkWait and notifies; one before
+	// it has already lowered wmem, so that wmem being zero here means
+	// no release is to come.
+	if e.wmem.Load() == 0 {
+		e.linkWait.Store(false)
+		return true
+	}
+	return false
 }
 
 // countSendError counts a datagram that could not be sent: no route, or
@@ -186,7 +222,10 @@ func (e *endpoint) send(sp *sendParams, p []byte) error {
 		u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
 	}
 	pkt.TransportProtocol = ProtocolNumber
-	charge := rcvq.Charge(pkt)
+	// The charge is the datagram's truesize with the headers the layers
+	// below will add, which is what the receiving endpoint charges it
+	// too (rcvq.Charge): equal buffers hold as many datagrams.
+	charge := rcvq.Charge(pkt) + r.MaxHeaderLength()
 	e.wmem.Add(int64(charge))
 	pkt.SetOwner(e, charge)
 	return r.WritePacket(sp.net, pkt)

@@ -133,6 +133,9 @@ type endpoint struct {
 	// sk_sndbuf. See Write and PacketReleased.
 	wmem   atomic.Int64
 	sndbuf atomic.Int64
+	// linkWait is set while a writer waits for a link whose queue was
+	// full to let go of one of our datagrams (Write, linkFull).
+	linkWait atomic.Bool
 }
 
 var (
@@ -646,21 +649,24 @@ func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	return r & mask
 }
 
-// writable reports whether the send buffer is less than half used.
+// writable reports whether the send buffer is less than half used and no
+// writer waits for a full link.
 func (e *endpoint) writable() bool {
-	return 2*e.wmem.Load() < e.sndbuf.Load()
+	return 2*e.wmem.Load() < e.sndbuf.Load() && !e.linkWait.Load()
 }
 
 // PacketReleased implements buffer.Owner: a link let go of one of the
 // endpoint's datagrams. Writers waiting for room are woken when the charge
 // falls to half the send buffer, as Linux's sock_def_write_space wakes
 // them, so that a blocked writer resumes with room for a burst rather than
-// for one datagram at a time.
+// for one datagram at a time. A writer waiting for a full link is woken by
+// the first release.
 func (e *endpoint) PacketReleased(charge int) {
 	c := int64(charge)
 	n := e.wmem.Add(-c)
 	half := e.sndbuf.Load() / 2
-	if n <= half && n+c > half {
+	linkWaited := e.linkWait.Load() && e.linkWait.Swap(false)
+	if linkWaited || (n <= half && n+c > half) {
 		e.waitQueue.Notify(tcpip.EventOut)
 	}
 }

@@ -5,6 +5,7 @@
 package pktqueue
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/ustack-go/ustack/buffer"
@@ -83,7 +84,7 @@ func (r *Ring) ReleaseAll() int {
 
 // batchSize is the most packets the delivery goroutine takes from the
 // queue under one lock.
-const batchSize = 64
+const batchSize = 16
 
 // Deliverer is a bounded queue of inbound packets and the goroutine that
 // delivers them, in order, to the attached dispatcher. A packet's owner
@@ -244,6 +245,19 @@ func (q *Deliverer) run(exited chan struct{}) {
 		q.mu.Lock()
 		q.busy = false
 		q.idle.Broadcast()
+		if q.ring.Len() > 0 && !q.stop {
+			// More is queued: let the goroutines this batch woke
+			// (readers of the sockets it filled) run before the
+			// next one, as Linux's NAPI polls a device for a budget
+			// of packets and then defers the rest to ksoftirqd,
+			// which the scheduler runs beside the readers. A
+			// delivery goroutine that never yielded while a fast
+			// sender kept its queue full would starve them and
+			// overflow their receive buffers.
+			q.mu.Unlock()
+			runtime.Gosched()
+			q.mu.Lock()
+		}
 	}
 	q.running = false
 	q.mu.Unlock()
