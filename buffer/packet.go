@@ -108,6 +108,9 @@ type Packet struct {
 	hStart, hEnd int    // the headers are hdr.data[hStart:hEnd]
 	layers       [numLayers]struct{ off, n int }
 	counted      bool // allocated while usage counting was on
+
+	owner  Owner // charged for the packet until it is released or orphaned
+	charge int   // what owner was charged
 }
 
 var packetPool = sync.Pool{New: func() any { return new(Packet) }}
@@ -150,6 +153,7 @@ func NewPacketFromBytes(headroom int, b []byte) *Packet {
 // Release returns the Packet's chunks and the Packet itself to their pools.
 // Neither p nor any slice obtained from it may be used afterwards.
 func (p *Packet) Release() {
+	p.Orphan()
 	if p.hdr != nil {
 		p.hdr.decRef()
 	}
@@ -373,4 +377,42 @@ func (p *Packet) All() iter.Seq[[]byte] {
 			}
 		}
 	}
+}
+
+// Owner is what a Packet is charged to while it exists: a sending socket's
+// send buffer, as Linux charges an skb's truesize to sk_wmem_alloc until
+// the driver frees it or hands it on (skb_orphan). An Owner must be safe
+// for concurrent use: its packets are released by whichever goroutine
+// holds them last.
+type Owner interface {
+	// PacketReleased returns the charge of one of the owner's packets.
+	// It is called once per SetOwner, by Release or Orphan.
+	PacketReleased(charge int)
+}
+
+// SetOwner charges p to o: o.PacketReleased(charge) is called when p is
+// released or orphaned. A packet has one owner at most; a previous owner
+// is paid back first. Clone does not copy the owner.
+func (p *Packet) SetOwner(o Owner, charge int) {
+	p.Orphan()
+	p.owner, p.charge = o, charge
+}
+
+// Orphan pays p's owner back now and leaves p without one: a link calls it
+// when a packet leaves its queue, so that the sender's buffer covers the
+// packets queued in the link and no more.
+func (p *Packet) Orphan() {
+	if o := p.owner; o != nil {
+		p.owner = nil
+		o.PacketReleased(p.charge)
+	}
+}
+
+// TakeOwner moves from's owner and charge to p (which is orphaned first),
+// leaving from without one: a link that copies a packet into a new one
+// keeps the sender charged.
+func (p *Packet) TakeOwner(from *Packet) {
+	p.Orphan()
+	p.owner, p.charge = from.owner, from.charge
+	from.owner = nil
 }

@@ -249,10 +249,14 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 func (c *UDPConn) write(b []byte, to *tcpip.FullAddress, dst netip.AddrPort) (int, error) {
 	var n int
 	opts := tcpip.WriteOptions{To: to}
+	// A UDP endpoint refuses a datagram with ErrWouldBlock only while
+	// its send buffer is full, and signals EventOut when the links have
+	// freed half of it: the write waits, as a blocking Linux UDP socket
+	// does (a full link queue is ErrNoBufferSpace, ENOBUFS).
 	err := block(context.Background(), c.ep, tcpip.EventOut|tcpip.EventErr|tcpip.EventHUp, c.writeDeadline.expired(), c.closing, func() error {
 		var err error
 		n, err = c.ep.Write(b, opts)
-		return datagramWriteError(c.ep, err)
+		return err
 	})
 	if err != nil {
 		return 0, c.fail("write", dst, err)

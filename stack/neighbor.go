@@ -375,10 +375,11 @@ var neighborOnePool = sync.Pool{New: func() any { return new([1]*buffer.Packet) 
 // local is the source address the solicitation should carry (zero: the
 // resolver picks one).
 //
-// Send owns pkt whatever it returns. It returns an error only if it
-// released pkt itself: tcpip.ErrInvalidArgument for an address that cannot
-// be a neighbour (invalid, unspecified, multicast) and has no static link
-// address, tcpip.ErrNetworkDown after Close. A full queue drops its oldest
+// Send owns pkt whatever it returns. It returns an error only if pkt was
+// not sent: tcpip.ErrInvalidArgument for an address that cannot be a
+// neighbour (invalid, unspecified, multicast) and has no static link
+// address, tcpip.ErrNetworkDown after Close, or the link's error for a
+// packet written at once to a usable entry when out is a NeighborWriter. A full queue drops its oldest
 // packet (counted in Stats().QueueDrops and told to out if it is a
 // NeighborDropObserver), not pkt.
 func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
@@ -407,8 +408,7 @@ func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
 		}
 		la := e.linkAddr
 		c.mu.Unlock()
-		c.writeOne(addr, la, pkt)
-		return nil
+		return c.writeOne(addr, la, pkt)
 	}
 	c.mu.Unlock()
 	return c.sendSlow(addr, local, pkt)
@@ -417,8 +417,7 @@ func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
 // sendSlow is Send for an address without a usable entry.
 func (c *NeighborCache) sendSlow(addr, local netip.Addr, pkt *buffer.Packet) error {
 	if la, ok := c.resolver.ResolveStaticAddress(addr); ok {
-		c.writeOne(addr, la, pkt)
-		return nil
+		return c.writeOne(addr, la, pkt)
 	}
 	if !neighborAddrValid(addr) {
 		pkt.Release()
@@ -451,9 +450,9 @@ func (c *NeighborCache) sendSlow(addr, local netip.Addr, pkt *buffer.Packet) err
 		}
 		la := e.linkAddr
 		c.mu.Unlock()
-		c.writeOne(addr, la, pkt)
+		err := c.writeOne(addr, la, pkt)
 		c.run(&w)
-		return nil
+		return err
 	case e.state == NeighborIncomplete:
 		// RFC 4861 §7.2.2: queue while resolution goes on.
 		c.useLocked(e, local)
@@ -478,13 +477,28 @@ func (c *NeighborCache) sendSlow(addr, local netip.Addr, pkt *buffer.Packet) err
 	return nil
 }
 
-// writeOne hands one packet to out.WriteResolved without allocating.
-func (c *NeighborCache) writeOne(addr netip.Addr, la tcpip.LinkAddress, pkt *buffer.Packet) {
+// NeighborWriter is implemented by a NeighborOutput that can write one
+// packet and report the link's error (the NIC): Send then returns that
+// error for a packet to a usable entry, so that a sender learns that a
+// full link queue refused it (tcpip.ErrWouldBlock) and can hold back.
+type NeighborWriter interface {
+	// WriteResolvedOne is WriteResolved of the one packet pkt, returning
+	// the link's error. It owns pkt.
+	WriteResolvedOne(addr netip.Addr, linkAddr tcpip.LinkAddress, pkt *buffer.Packet) error
+}
+
+// writeOne hands one packet to out without allocating, and returns the
+// link's error if out is a NeighborWriter.
+func (c *NeighborCache) writeOne(addr netip.Addr, la tcpip.LinkAddress, pkt *buffer.Packet) error {
+	if w, ok := c.out.(NeighborWriter); ok {
+		return w.WriteResolvedOne(addr, la, pkt)
+	}
 	one := neighborOnePool.Get().(*[1]*buffer.Packet)
 	one[0] = pkt
 	c.out.WriteResolved(addr, la, one[:])
 	one[0] = nil
 	neighborOnePool.Put(one)
+	return nil
 }
 
 // Resolve returns addr's link address if its entry is usable, or the

@@ -534,6 +534,11 @@ func (o neighborOutput) WriteResolved(_ netip.Addr, la tcpip.LinkAddress, pkts [
 	}
 }
 
+// WriteResolvedOne implements NeighborWriter.
+func (o neighborOutput) WriteResolvedOne(_ netip.Addr, la tcpip.LinkAddress, pkt *buffer.Packet) error {
+	return o.n.writeToLink(la, o.proto, pkt)
+}
+
 // QueueDropped implements NeighborDropObserver: packets waiting for
 // resolution were dropped because the entry's queue was full.
 func (o neighborOutput) QueueDropped(_ netip.Addr, n int) {

@@ -27,14 +27,18 @@ import (
 // payload (moved, not copied, so its chunks are shared with whatever else
 // holds them). The new packet has no header area and zero metadata
 // (protocols, link addresses, type, NIC), as a freshly received frame
-// would. ToInbound takes ownership of pkt and releases it; the caller owns
-// the result. It allocates nothing once the buffer pools are warm.
+// would; pkt's owner (buffer.Owner, the sending socket's buffer) stays
+// charged, for the result. ToInbound takes ownership of pkt and releases
+// it; the caller owns the result. It allocates nothing once the buffer pools are warm.
 func ToInbound(pkt *buffer.Packet) *buffer.Packet {
 	q := buffer.NewPacket(0, nil)
 	if h := pkt.Headers(); len(h) > 0 {
 		q.Payload.Append(h)
 	}
 	q.Payload.Merge(&pkt.Payload)
+	// The sender stays charged for the packet until the link lets go of
+	// it (Packet.Orphan).
+	q.TakeOwner(pkt)
 	pkt.Release()
 	return q
 }

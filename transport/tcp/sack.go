@@ -339,8 +339,7 @@ func (e *endpoint) sackSendNewLocked() bool {
 	avail := e.sndBuf.Len() - off
 	if avail <= 0 {
 		if e.finQueued && e.sndNxt == e.finSeqLocked() {
-			e.transmitLocked(0, 0, true)
-			return true
+			return e.transmitLocked(0, 0, true)
 		}
 		return false
 	}
@@ -348,8 +347,7 @@ func (e *endpoint) sackSendNewLocked() bool {
 	if int(e.sndUna.Size(e.sndMax))+n > int(e.sndWnd) {
 		return false
 	}
-	e.transmitLocked(off, n, n == avail && e.finQueued)
-	return true
+	return e.transmitLocked(off, n, n == avail && e.finQueued)
 }
 
 // sackUndoMaxRxt bounds the retransmissions of one recovery that the

@@ -63,11 +63,12 @@ func (e *endpoint) windowUpdateDueLocked() bool {
 
 // sendSegmentLocked sends one segment of the connection: flags, seq and
 // ack as given, the n bytes of the send buffer at offset off as data,
-// the options of the connection (all of our SYN options on a SYN).
-func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlags, off, n int, _ bool) {
+// the options of the connection (all of our SYN options on a SYN). It
+// returns the network layer's error, if any (the segment is then lost).
+func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlags, off, n int, _ bool) error {
 	r := e.route
 	if r == nil {
-		return
+		return nil
 	}
 	var optBuf [header.TCPMaximumOptionsSize]byte
 	ob := header.NewTCPOptionsBuilder(optBuf[:])
@@ -151,10 +152,11 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 	if err := r.WritePacket(params, pkt); err != nil {
 		e.p.stats.SegmentSendErrors.Inc()
 		e.stats.SendErrors.Inc()
-		return
+		return err
 	}
 	e.p.stats.SegmentsSent.Inc()
 	e.stats.PacketsSent.Inc()
+	return nil
 }
 
 // tsOptLenLocked is the size of the timestamps option every segment of
@@ -251,8 +253,9 @@ func (e *endpoint) sendDataLocked() {
 		if avail <= 0 {
 			if e.finQueued && e.sndNxt == e.finSeqLocked() {
 				// RFC 9293 §3.10.4: the FIN follows the data.
-				e.transmitLocked(0, 0, true)
-				continue
+				if e.transmitLocked(0, 0, true) {
+					continue
+				}
 			}
 			break
 		}
@@ -287,14 +290,18 @@ func (e *endpoint) sendDataLocked() {
 			}
 		}
 		fin := last && e.finQueued
-		e.transmitLocked(off, n, fin)
+		if !e.transmitLocked(off, n, fin) {
+			break
+		}
 	}
 	e.armLocked()
 }
 
 // transmitLocked sends n bytes at offset off of the send buffer at
-// SND.NXT (with FIN if fin) and advances SND.NXT.
-func (e *endpoint) transmitLocked(off, n int, fin bool) {
+// SND.NXT (with FIN if fin) and advances SND.NXT. It reports false, and
+// leaves SND.NXT where it was, when the link refused the segment for want
+// of room (see linkFull): the sender then stops until the next ACK.
+func (e *endpoint) transmitLocked(off, n int, fin bool) bool {
 	flags := header.TCPFlagACK
 	if n > 0 {
 		flags |= header.TCPFlagPSH
@@ -307,7 +314,17 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 	if e.sndUna == e.sndMax {
 		e.headSentAt = now
 	}
-	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, n, false)
+	if err := e.sendSegmentLocked(seq, e.rcvNxt, flags, off, n, false); linkFull(err) && e.sndUna != e.sndMax {
+		// The link's queue is full: backpressure, not loss (RFC
+		// 5681 §3 and RFC 6298 §5 concern segments the network
+		// lost, and this one never left). The segment stays unsent,
+		// as Linux's tcp_transmit_skb failing in the qdisc leaves it
+		// at the head of the write queue, and is sent again when an
+		// ACK for what is in flight opens the way. With nothing in
+		// flight no ACK would come, so the segment is taken as sent
+		// and the retransmission timer recovers it.
+		return false
+	}
 	e.rackOnSendLocked(seq, n, fin, now)
 	newData := !seq.LessThan(e.sndMax)
 	e.sndNxt = seq.Add(seqnum.Size(n))
@@ -334,6 +351,13 @@ func (e *endpoint) transmitLocked(off, n int, fin bool) {
 	if newData {
 		e.tlpScheduleLocked(now) // RFC 8985 §7.2
 	}
+	return true
+}
+
+// linkFull reports whether err is a link refusing a packet because its
+// queue is full.
+func linkFull(err error) bool {
+	return err == tcpip.ErrWouldBlock || err == tcpip.ErrNoBufferSpace
 }
 
 func (e *endpoint) countRetransmitLocked() {

@@ -16,18 +16,46 @@ type sendParams struct {
 	dstPort    uint16
 	net        stack.NetworkHeaderParams
 	noChecksum bool
+	sndbuf     int64 // SO_SNDBUF
 }
 
 // Write implements tcpip.Endpoint: p is sent as one datagram to the peer,
 // or to opts.To. An endpoint without a port gets an ephemeral one first.
 // The datagram goes to the network layer before Write returns, and the
-// layer's errors are returned (the link's queue being full, say).
+// layer's errors are returned; a link whose queue is full refuses it with
+// tcpip.ErrNoBufferSpace (ENOBUFS, the datagram is lost).
+//
+// Each datagram is charged to the endpoint's send buffer until the link
+// lets go of it (buffer.Owner): Write returns tcpip.ErrWouldBlock while
+// the charge is at SO_SNDBUF, and EventOut follows when it is down to half,
+// so that a writer faster than the link waits rather than losing
+// datagrams to the link's queue. A link whose queue is full while it holds
+// datagrams of this endpoint makes Write return tcpip.ErrWouldBlock too,
+// with EventOut when the link lets go of one of them (see linkFull).
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	sp, err := e.prepareWrite(len(p), &opts)
 	if err != nil {
 		return 0, err
 	}
-	if err := e.send(&sp, p); err != nil {
+	// Linux's sock_alloc_send_pskb admits a datagram while the socket's
+	// charged bytes are under sk_sndbuf, and otherwise makes the writer
+	// wait (EAGAIN without blocking).
+	if e.wmem.Load() >= sp.sndbuf {
+		return 0, tcpip.ErrWouldBlock
+	}
+	err = e.send(&sp, p)
+	if linkRefused(err) && e.linkFull() {
+		// The link let go of all our datagrams since it refused
+		// this one: there may be room now.
+		if err = e.send(&sp, p); linkRefused(err) && e.linkFull() {
+			e.countSendError()
+			return 0, tcpip.ErrNoBufferSpace
+		}
+	}
+	if linkRefused(err) {
+		return 0, tcpip.ErrWouldBlock
+	}
+	if err != nil {
 		e.countSendError()
 		return 0, err
 	}
@@ -35,6 +63,33 @@ func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	e.stats.BytesSent.Add(uint64(len(p)))
 	e.p.stats.PacketsSent.Inc()
 	return len(p), nil
+}
+
+// linkRefused reports whether err is a link refusing a datagram for want
+// of room in its queue.
+func linkRefused(err error) bool {
+	return err == tcpip.ErrWouldBlock || err == tcpip.ErrNoBufferSpace
+}
+
+// linkFull is Write's answer to a link that refused a datagram for want of
+// room. If the link holds datagrams of this endpoint, their release will
+// make room: the writer waits for it (Write returns tcpip.ErrWouldBlock,
+// and EventOut follows the next release, see PacketReleased), as a sender
+// sleeps on a full qdisc rather than losing what it writes. linkFull
+// reports true if the link holds none of them: then no release will come,
+// and Write tries once more (the queue may have drained meanwhile) before
+// giving the datagram up with tcpip.ErrNoBufferSpace (ENOBUFS, as Linux's
+// ip_send_skb reports a qdisc drop).
+func (e *endpoint) linkFull() bool {
+	e.linkWait.Store(true)
+	// A release after the Store sees linkWait and notifies; one before
+	// it has already lowered wmem, so that wmem being zero here means
+	// no release is to come.
+	if e.wmem.Load() == 0 {
+		e.linkWait.Store(false)
+		return true
+	}
+	return false
 }
 
 // countSendError counts a datagram that could not be sent: no route, or
@@ -117,6 +172,7 @@ func (e *endpoint) prepareWrite(n int, opts *tcpip.WriteOptions) (sendParams, er
 		return sendParams{}, tcpip.ErrBroadcastDisabled
 	}
 	sp.srcPort = e.reg.id.LocalPort
+	sp.sndbuf = int64(e.sock.SndBufSize)
 	sp.net = stack.NetworkHeaderParams{Protocol: ProtocolNumber, TTL: e.sock.TTL, TOS: e.sock.TOS}
 	if sp.route.RemoteAddress.IsMulticast() {
 		// RFC 1112 §6.1: the multicast TTL, 1 unless set. A TTL of 0
@@ -166,6 +222,12 @@ func (e *endpoint) send(sp *sendParams, p []byte) error {
 		u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
 	}
 	pkt.TransportProtocol = ProtocolNumber
+	// The charge is the datagram's truesize with the headers the layers
+	// below will add, which is what the receiving endpoint charges it
+	// too (rcvq.Charge): equal buffers hold as many datagrams.
+	charge := rcvq.Charge(pkt) + r.MaxHeaderLength()
+	e.wmem.Add(int64(charge))
+	pkt.SetOwner(e, charge)
 	return r.WritePacket(sp.net, pkt)
 }
 

@@ -3,6 +3,7 @@ package udp
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
@@ -125,6 +126,16 @@ type endpoint struct {
 	mcastNIC    tcpip.NICID
 	mcastAddr   netip.Addr
 	memberships []membership
+
+	// wmem is what the datagrams this endpoint sent and the links below
+	// still hold are charged (buffer.Owner), and sndbuf a copy of
+	// sock.SndBufSize readable without mu: Linux's sk_wmem_alloc and
+	// sk_sndbuf. See Write and PacketReleased.
+	wmem   atomic.Int64
+	sndbuf atomic.Int64
+	// linkWait is set while a writer waits for a link whose queue was
+	// full to let go of one of our datagrams (Write, linkFull).
+	linkWait atomic.Bool
 }
 
 var (
@@ -133,7 +144,7 @@ var (
 )
 
 func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
-	return &endpoint{
+	e := &endpoint{
 		p:        p,
 		s:        p.s,
 		netProto: netProto,
@@ -145,6 +156,8 @@ func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 		mcastTTL:  1,
 		mcastLoop: true,
 	}
+	e.sndbuf.Store(int64(e.sock.SndBufSize))
+	return e
 }
 
 // UniqueID implements stack.TransportEndpoint.
@@ -622,12 +635,40 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 	return tcpip.FullAddress{Addr: mapped(e.netProto, e.remote.Addr()), Port: e.remote.Port()}, nil
 }
 
-// Readiness implements tcpip.Endpoint. A datagram endpoint is always
-// writable: Write hands each datagram to the network layer at once.
+// Readiness implements tcpip.Endpoint. The endpoint is writable while the
+// datagrams the links still hold are charged less than half its send
+// buffer, as Linux's sock_writeable has it; a closed one always is.
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.sock.Readiness(e.state == stateClosed) & mask
+	r := e.sock.Readiness(e.state == stateClosed)
+	closed := e.state == stateClosed
+	e.mu.Unlock()
+	if !closed && !e.writable() {
+		r &^= tcpip.EventOut
+	}
+	return r & mask
+}
+
+// writable reports whether the send buffer is less than half used and no
+// writer waits for a full link.
+func (e *endpoint) writable() bool {
+	return 2*e.wmem.Load() < e.sndbuf.Load() && !e.linkWait.Load()
+}
+
+// PacketReleased implements buffer.Owner: a link let go of one of the
+// endpoint's datagrams. Writers waiting for room are woken when the charge
+// falls to half the send buffer, as Linux's sock_def_write_space wakes
+// them, so that a blocked writer resumes with room for a burst rather than
+// for one datagram at a time. A writer waiting for a full link is woken by
+// the first release.
+func (e *endpoint) PacketReleased(charge int) {
+	c := int64(charge)
+	n := e.wmem.Add(-c)
+	half := e.sndbuf.Load() / 2
+	linkWaited := e.linkWait.Load() && e.linkWait.Swap(false)
+	if linkWaited || (n <= half && n+c > half) {
+		e.waitQueue.Notify(tcpip.EventOut)
+	}
 }
 
 // LastError implements tcpip.Endpoint.

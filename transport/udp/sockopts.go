@@ -20,6 +20,13 @@ func (e *endpoint) SetSockOpt(opt any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sock.SetSockOpt(opt) {
+		if _, ok := opt.(tcpip.SendBufferSizeOption); ok {
+			// Linux's sock_setsockopt calls sk_write_space after
+			// SO_SNDBUF: a larger buffer may make room for a
+			// waiting writer.
+			e.sndbuf.Store(int64(e.sock.SndBufSize))
+			e.waitQueue.Notify(tcpip.EventOut)
+		}
 		return nil
 	}
 	switch v := opt.(type) {

@@ -5,6 +5,7 @@
 package pktqueue
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/ustack-go/ustack/buffer"
@@ -83,10 +84,12 @@ func (r *Ring) ReleaseAll() int {
 
 // batchSize is the most packets the delivery goroutine takes from the
 // queue under one lock.
-const batchSize = 64
+const batchSize = 16
 
 // Deliverer is a bounded queue of inbound packets and the goroutine that
-// delivers them, in order, to the attached dispatcher. The goroutine runs
+// delivers them, in order, to the attached dispatcher. A packet's owner
+// (buffer.Owner) stays charged while the packet is queued and is paid back
+// when the packet is taken for delivery. The goroutine runs
 // from the first Attach of a dispatcher until Attach(nil) or Close, so a
 // detached or closed Deliverer holds no goroutine. Packets offered while no
 // dispatcher is attached are released and counted, as a wire with nobody
@@ -228,6 +231,12 @@ func (q *Deliverer) run(exited chan struct{}) {
 		d := q.d
 		q.busy = true
 		q.mu.Unlock()
+		// The packets leave the link: their senders' buffers are paid
+		// back (a driver's transmit completion), which wakes senders
+		// blocked on a full send buffer.
+		for i := range n {
+			batch[i].Pkt.Orphan()
+		}
 		for i := range n {
 			d.DeliverNetworkPacket(batch[i].Proto, batch[i].Pkt)
 			batch[i] = Item{}
@@ -236,6 +245,19 @@ func (q *Deliverer) run(exited chan struct{}) {
 		q.mu.Lock()
 		q.busy = false
 		q.idle.Broadcast()
+		if q.ring.Len() > 0 && !q.stop {
+			// More is queued: let the goroutines this batch woke
+			// (readers of the sockets it filled) run before the
+			// next one, as Linux's NAPI polls a device for a budget
+			// of packets and then defers the rest to ksoftirqd,
+			// which the scheduler runs beside the readers. A
+			// delivery goroutine that never yielded while a fast
+			// sender kept its queue full would starve them and
+			// overflow their receive buffers.
+			q.mu.Unlock()
+			runtime.Gosched()
+			q.mu.Lock()
+		}
 	}
 	q.running = false
 	q.mu.Unlock()

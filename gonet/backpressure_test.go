@@ -1,0 +1,143 @@
+package gonet_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ustack-go/ustack/gonet"
+	"github.com/ustack-go/ustack/link/pipe"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/tcp"
+	"github.com/ustack-go/ustack/transport/udp"
+)
+
+// TestTCPTinyLinkQueue sends 4 MiB over a pipe whose queues hold 4
+// frames: the link refuses most of the window, and TCP must take that as
+// backpressure (wait for the next ACK) rather than as loss, so the
+// transfer completes without a segment taken as lost.
+func TestTCPTinyLinkQueue(t *testing.T) {
+	la, lb := pipe.New(pipe.Config{QueueSize: 4})
+	a := streamHost(t, la, addrA, tcp.NewProtocol)
+	b := streamHost(t, lb, addrB, tcp.NewProtocol)
+	client, server := tcpPair(t, a, b, 5001)
+	deadline := time.Now().Add(time.Minute)
+	client.SetDeadline(deadline)
+	server.SetDeadline(deadline)
+
+	const size = 4 << 20
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(server)
+		got <- b
+	}()
+	if _, err := client.Write(want); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	client.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("received %d bytes, not the %d written", len(b), size)
+	}
+	if la.Stats().TxQueueFull.Load() == 0 {
+		t.Error("the link never refused a frame: the test did not exercise backpressure")
+	}
+	// Tail loss probes (RFC 8985 §7) are sent on a timer when ACKs are
+	// slow to come, as they may be on a busy machine with the real
+	// clock; they are the only retransmissions allowed. A refused frame
+	// taken as lost would show as a fast retransmission, a RACK loss or
+	// a timeout.
+	for name, s := range map[string]*stack.Stack{"client": a, "server": b} {
+		st := &s.Stats().TCP
+		r, tlp := st.Retransmits.Load(), st.TLPProbes.Load()
+		if r > tlp || st.FastRetransmits.Load() != 0 || st.RACKLost.Load() != 0 || st.Timeouts.Load() != 0 {
+			t.Errorf("%s: %d retransmissions (fast %d, TLP probes %d, RACK lost %d), %d timeouts; want none but probes",
+				name, r, st.FastRetransmits.Load(), tlp, st.RACKLost.Load(), st.Timeouts.Load())
+		}
+	}
+}
+
+// TestUDPWriteWaitsForLink writes datagrams much faster than the far end
+// delivers them: the writer waits for the link instead of losing
+// datagrams, and every datagram arrives, in order.
+func TestUDPWriteWaitsForLink(t *testing.T) {
+	la, lb := pipe.New(pipe.Config{QueueSize: 16})
+	a := streamHost(t, la, addrA, udp.NewProtocol)
+	b := streamHost(t, lb, addrB, udp.NewProtocol)
+	srv, err := gonet.ListenUDP(b, netip.AddrPortFrom(addrB, 9), tcpip.IPv4ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := gonet.DialUDP(a, netip.AddrPort{}, netip.AddrPortFrom(addrB, 9), tcpip.IPv4ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(time.Minute)
+	c.SetDeadline(deadline)
+	srv.SetDeadline(deadline)
+	// The server's buffer must hold what the client's send buffer lets
+	// into the link, so that no datagram is lost at the receiver either:
+	// give it twice the client's.
+	var sb tcpip.SendBufferSizeOption
+	if err := c.GetSockOpt(&sb); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetSockOpt(tcpip.ReceiveBufferSizeOption(2 * sb)); err != nil {
+		t.Fatal(err)
+	}
+
+	// One datagram first, to resolve the link addresses: datagrams
+	// waiting for ARP are not what this test is about.
+	buf := make([]byte, 64)
+	if _, err := c.Write([]byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 5000
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			k, err := srv.Read(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			if k != 8 || int(buf[0])|int(buf[1])<<8 != i&0xffff {
+				done <- errors.New("datagram out of order or corrupt")
+				return
+			}
+		}
+		done <- nil
+	}()
+	msg := make([]byte, 8)
+	for i := range n {
+		msg[0], msg[1] = byte(i), byte(i>>8)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	if la.Stats().TxQueueFull.Load() == 0 {
+		t.Error("the link never refused a datagram: the test did not exercise backpressure")
+	}
+	if e := a.Stats().UDP.SendErrors.Load(); e != 0 {
+		t.Errorf("%d send errors", e)
+	}
+	if e := b.Stats().UDP.ReceiveBufferErrors.Load(); e != 0 {
+		t.Errorf("%d datagrams lost at the receiver", e)
+	}
+}
