@@ -68,6 +68,7 @@ func (h *hystart) onAck(ack, sndMax seqnum.Value, sample time.Duration) {
 				// congestion avoidance.
 				h.exitToCA = true
 				h.done = true
+				h.css = false
 				return
 			}
 		}
@@ -98,8 +99,27 @@ func (h *hystart) onAck(ack, sndMax seqnum.Value, sample time.Duration) {
 		}
 		return
 	}
-	// §4.2: in CSS, an RTT below the baseline means the delay increase
-	// was spurious: back to slow start.
+	// §4.2: in CSS, a round whose minimum RTT is below the baseline
+	// means the delay increase was spurious: back to slow start.
+	//
+	// The check is made once per round, when the round has exactly
+	// N_RTT_SAMPLE samples, so that it compares like with like: the
+	// baseline is the minimum of the first N_RTT_SAMPLE (or a few more)
+	// samples of the round that entered CSS. A sender that does not
+	// pace sends slow start's two segments per ACK in bursts: each
+	// flight builds a queue that drains before the next while the
+	// window is below the path's BDP, and a round (by sequence, §4.2)
+	// begins with the ACKs of the previous flight's tail, which carry
+	// that queue, before the next flight's head, which does not. With
+	// the check on every later ACK (the RFC's pseudocode taken
+	// literally), the head of the very next flight always fell below a
+	// baseline taken from a tail: CSS was entered and left again in
+	// each round, and slow start ran on until the queue overflowed
+	// (100 Mbit/s, 100 ms, one BDP of queue: cwnd 2.7 MB, over a
+	// thousand losses; sim TestHyStartNoOvershoot).
+	if h.samples != hsNRTTSample {
+		return
+	}
 	if h.curRoundMin < h.cssBaseline {
 		h.css = false
 		h.cssBaseline = 0

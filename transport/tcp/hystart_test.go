@@ -130,3 +130,79 @@ func TestHyStartCSSSpuriousReturnsToSlowStart(t *testing.T) {
 		t.Fatalf("slow start growth %d after CSS ended", r.Cwnd()-c)
 	}
 }
+
+// A sender that does not pace sends slow start in bursts: while the
+// window is below the path's BDP, each flight builds a queue that drains
+// before the next, and a round (by sequence, RFC 9406 §4.2) begins with
+// the ACKs of the previous flight's tail (delayed by that queue) and ends
+// with the next flight's head (not delayed). HyStart++ must enter CSS
+// once and stay there: the head's lower samples are the same round's,
+// not a spurious delay increase, and the next rounds' first samples
+// (tails again) stay at the baseline. Before the fix, every head sample
+// below the baseline sent the connection back to slow start, every
+// round, and slow start ran on until the queue overflowed.
+func TestHyStartBurstyRoundsDoNotOscillate(t *testing.T) {
+	for _, cc := range []string{"newreno", "cubic"} {
+		t.Run(cc, func(t *testing.T) {
+			var ro roundObserver
+			var hs *hystart
+			var c CongestionControl
+			switch cc {
+			case "newreno":
+				r := NewNewReno(testMSS).(*newReno)
+				ro, hs, c = r, &r.hs, r
+			default:
+				r := NewCubic(testMSS).(*cubic)
+				ro, hs, c = r, &r.hs, r
+			}
+			una := seqnum.Value(1)
+			ack := func(n, inflight int, rtt time.Duration) {
+				for range n {
+					una = una.Add(testMSS)
+					ro.onRoundAck(una, una.Add(seqnum.Size(inflight*testMSS)), rtt)
+					c.OnAck(testMSS, inflight*testMSS, rtt)
+				}
+			}
+			const (
+				base = 100 * time.Millisecond
+				tail = 113 * time.Millisecond // ≥ base + base/8
+			)
+			ack(10, 10, base)
+			ack(20, 20, base)
+			entries, exits := 0, 0
+			inCSS := false
+			w := 40
+			for round := 0; round < 2*hsCSSRounds && !hs.done; round++ {
+				// The round: 8 samples of the previous flight's tail,
+				// then the next flight's head at the base RTT.
+				for i := range w {
+					rtt := base
+					if i < hsNRTTSample {
+						rtt = tail
+					}
+					ack(1, w, rtt)
+					switch {
+					case hs.css && !inCSS:
+						entries++
+					case !hs.css && inCSS && !hs.done:
+						exits++
+					}
+					inCSS = hs.css
+					if hs.done {
+						break // congestion avoidance from here
+					}
+				}
+				w = w * 5 / 4
+			}
+			if entries != 1 || exits != 0 {
+				t.Errorf("CSS entered %d times and left for slow start %d times, want once and never", entries, exits)
+			}
+			// ssthresh = cwnd at CSS's end; the ACK that ended it then
+			// grew cwnd by congestion avoidance (CUBIC: a few bytes).
+			if !hs.done || c.Ssthresh() > c.Cwnd() || c.Cwnd()-c.Ssthresh() > testMSS {
+				t.Errorf("after %d rounds of CSS: HyStart++ done %v, cwnd %d, ssthresh %d; want congestion avoidance from ssthresh = cwnd",
+					hsCSSRounds, hs.done, c.Cwnd(), c.Ssthresh())
+			}
+		})
+	}
+}
