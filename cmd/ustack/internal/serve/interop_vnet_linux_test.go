@@ -45,6 +45,18 @@ func checkOffloads(t *testing.T, u *instance) {
 	}
 }
 
+// linkPackets returns the kernel side's count of packets received (from
+// ustack) or sent (to ustack) on u's device: a super-segment counts once.
+func linkPackets(t *testing.T, u *instance, dir string) uint64 {
+	t.Helper()
+	out := strings.TrimSpace(u.ns.Run(t, "cat", "/sys/class/net/"+u.ifname+"/statistics/"+dir+"_packets"))
+	n, err := strconv.ParseUint(out, 10, 64)
+	if err != nil {
+		t.Fatalf("%s_packets of %s: %q", dir, u.ifname, out)
+	}
+	return n
+}
+
 func TestInteropVnetHdrPing(t *testing.T) {
 	t.Parallel()
 	u := start(t, []string{"ping"}, vnetHdr)
@@ -66,8 +78,9 @@ func TestInteropVnetHdrPing(t *testing.T) {
 func TestInteropVnetHdrTCPDownload(t *testing.T) {
 	t.Parallel()
 	requireTCP(t)
-	u := start(t, []string{"curl"}, vnetHdr)
+	u := start(t, []string{"curl", "cat"}, vnetHdr)
 	const size = 100 << 20
+	rx := linkPackets(t, u, "rx")
 	file := filepath.Join(t.TempDir(), "bytes")
 	url := fmt.Sprintf("http://%s/bytes/%d", u.addr, size)
 	out, stderr, code := u.runTimed(3*time.Minute, nil, "curl", "-sS", "--fail", "-o", file, "-w", "%{http_code} %{size_download}", url)
@@ -80,6 +93,13 @@ func TestInteropVnetHdrTCPDownload(t *testing.T) {
 	}
 	if g, w := sha256.Sum256(got), sha256.Sum256(chargen(size)); g != w {
 		t.Errorf("SHA-256 of the %d bytes fetched = %x, want %x (chargen)", len(got), g, w)
+	}
+	// ustack's segments reached the kernel merged into super-segments:
+	// fewer frames than MSS-sized pieces of the download.
+	if frames, pieces := linkPackets(t, u, "rx")-rx, uint64(size)/1448; frames >= pieces {
+		t.Errorf("the kernel received %d frames for %d MSS-sized pieces: no super-segments from ustack", frames, pieces)
+	} else {
+		t.Logf("the kernel received %d frames for %d MSS-sized pieces", frames, pieces)
 	}
 	c := u.stop()
 	atLeast(t, c, "Serve.HTTPBytesSent", size)
