@@ -426,3 +426,66 @@ func BenchmarkPipe(b *testing.B) {
 	}
 	mu.Unlock()
 }
+
+// owner counts what its packets are paid back.
+type owner struct {
+	mu    sync.Mutex
+	n     int
+	freed chan struct{}
+}
+
+func (o *owner) PacketReleased(c int) {
+	o.mu.Lock()
+	o.n += c
+	o.mu.Unlock()
+	o.freed <- struct{}{}
+}
+
+func (o *owner) paid() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n
+}
+
+// A sender stays charged for its packet while the packet is queued in the
+// pipe, and is paid back when the packet is taken for delivery (not when
+// the receiver is done with it), and for a refused packet at once.
+func TestOwnerPaidAtDelivery(t *testing.T) {
+	leakcheck.Check(t)
+	linktest.CheckBuffers(t)
+	a, b := pipe.New(pipe.Config{QueueSize: 1})
+	defer a.Close()
+	defer b.Close()
+	d := newBlocking()
+	b.Attach(d)
+	o1 := &owner{freed: make(chan struct{}, 1)}
+	o2 := &owner{freed: make(chan struct{}, 1)}
+	o3 := &owner{freed: make(chan struct{}, 1)}
+	p1 := outbound("", "1")
+	p1.SetOwner(o1, 1)
+	write(t, a, p1)
+	<-d.entered // the dispatcher holds the first packet
+	if o1.paid() != 1 {
+		t.Errorf("first packet: paid %d while delivered, want 1", o1.paid())
+	}
+	p2 := outbound("", "2")
+	p2.SetOwner(o2, 2)
+	write(t, a, p2) // queued behind the blocked delivery
+	p3 := outbound("", "3")
+	p3.SetOwner(o3, 3)
+	if n, err := a.WritePackets([]*buffer.Packet{p3}); n != 0 || !errors.Is(err, tcpip.ErrWouldBlock) {
+		t.Fatalf("WritePackets to a full queue = %d, %v; want 0, ErrWouldBlock", n, err)
+	}
+	if o3.paid() != 3 {
+		t.Errorf("refused packet: paid %d, want 3", o3.paid())
+	}
+	if o2.paid() != 0 {
+		t.Errorf("queued packet: paid %d, want 0", o2.paid())
+	}
+	close(d.release)
+	<-o2.freed
+	<-d.entered
+	if o2.paid() != 2 {
+		t.Errorf("second packet: paid %d, want 2", o2.paid())
+	}
+}

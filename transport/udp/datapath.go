@@ -264,6 +264,10 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.Network
 		TTL:     info.TTL,
 		TOS:     info.TOS,
 	}
+	// Readers are told when the queue stops being empty: one that
+	// finds datagrams reads until it is empty again before it waits, so
+	// a notification per datagram of a burst would wake nobody.
+	wake := e.sock.Rcv.Len() == 0
 	if !e.sock.Enqueue(ent, e.s.Clock()) {
 		e.mu.Unlock()
 		e.stats.ReceiveBufferErrors.Inc()
@@ -275,7 +279,9 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.Network
 	e.stats.PacketsReceived.Inc()
 	e.stats.BytesReceived.Add(uint64(n))
 	e.p.stats.PacketsReceived.Inc()
-	e.waitQueue.Notify(tcpip.EventIn)
+	if wake {
+		e.waitQueue.Notify(tcpip.EventIn)
+	}
 }
 
 // HandleError implements stack.TransportEndpoint. RFC 1122 §4.1.3.3 has UDP
