@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"iter"
-	"sync"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
@@ -113,10 +112,12 @@ type Packet struct {
 	charge int   // what owner was charged
 }
 
-var packetPool = sync.Pool{New: func() any { return new(Packet) }}
+var packetPool freeList[Packet]
+
+func init() { packetPool.init(reserveObjects, func() *Packet { return new(Packet) }) }
 
 func getPacket() *Packet {
-	p := packetPool.Get().(*Packet)
+	p := packetPool.get()
 	if p.counted = counting.Load(); p.counted {
 		stats.packetsInUse.Add(1)
 	}
@@ -162,7 +163,7 @@ func (p *Packet) Release() {
 		stats.packetsInUse.Add(-1)
 	}
 	*p = Packet{}
-	packetPool.Put(p)
+	packetPool.put(p)
 }
 
 // Clone returns a new Packet with the same headers, metadata and payload:
