@@ -103,6 +103,11 @@ type Packet struct {
 	LinkSource      tcpip.LinkAddress
 	LinkDestination tcpip.LinkAddress
 
+	// Segments is the number of wire segments a receive offload (GRO)
+	// coalesced into this packet; 0 means one, as for any packet that
+	// was not coalesced. TCP counts them for its delayed ACKs.
+	Segments int
+
 	hdr          *chunk // header area; nil until the packet has one
 	hStart, hEnd int    // the headers are hdr.data[hStart:hEnd]
 	layers       [numLayers]struct{ off, n int }
@@ -177,7 +182,7 @@ func (p *Packet) Clone() *Packet {
 	}
 	q.hStart, q.hEnd, q.layers = p.hStart, p.hEnd, p.layers
 	q.NetworkProtocol, q.TransportProtocol = p.NetworkProtocol, p.TransportProtocol
-	q.Type, q.NIC = p.Type, p.NIC
+	q.Type, q.NIC, q.Segments = p.Type, p.NIC, p.Segments
 	q.LinkSource, q.LinkDestination = p.LinkSource, p.LinkDestination
 	q.Payload = p.Payload.Clone()
 	return q
@@ -262,6 +267,21 @@ func (p *Packet) PrependHeader(l Layer, n int) []byte {
 // Peek returns the first n bytes of the Payload, contiguous, without
 // consuming them (see Buffer.PullUp); ok is false if there are fewer.
 func (p *Packet) Peek(n int) (b []byte, ok bool) { return p.Payload.PullUp(n) }
+
+// PeekWritable is Peek for a caller that rewrites the bytes in place (a
+// receive offload fixing the headers of a packet it coalesced): it returns
+// the first n bytes of the Payload only if they are contiguous in a chunk
+// that nothing else refers to, and ok false otherwise (it never copies).
+func (p *Packet) PeekWritable(n int) (b []byte, ok bool) {
+	if n <= 0 || p.Payload.n == 0 {
+		return nil, n == 0
+	}
+	v := &p.Payload.views()[0]
+	if v.n < n || v.c.shared() {
+		return nil, false
+	}
+	return v.c.data[v.off : v.off+n : v.off+n], true
+}
 
 // Consume moves the first n bytes of the Payload to the end of the header
 // area and returns them there, contiguous and writable, without recording
@@ -359,7 +379,7 @@ func (p *Packet) ToInbound() {
 	p.hdr, p.hStart, p.hEnd = nil, 0, 0
 	p.layers = [numLayers]struct{ off, n int }{}
 	p.NetworkProtocol, p.TransportProtocol = 0, 0
-	p.Type, p.NIC = 0, 0
+	p.Type, p.NIC, p.Segments = 0, 0, 0
 	p.LinkSource, p.LinkDestination = tcpip.LinkAddress{}, tcpip.LinkAddress{}
 }
 
