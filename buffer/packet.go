@@ -277,7 +277,16 @@ func (p *Packet) PeekWritable(n int) (b []byte, ok bool) {
 		return nil, n == 0
 	}
 	v := &p.Payload.views()[0]
-	if v.n < n || v.c.shared() {
+	if v.n < n {
+		return nil, false
+	}
+	// The chunk's only references are this view, and the header area
+	// when it was borrowed from the same chunk (see borrowHeaders).
+	refs := int32(1)
+	if p.hdr == v.c {
+		refs = 2
+	}
+	if v.c.refs.Load() != refs {
 		return nil, false
 	}
 	return v.c.data[v.off : v.off+n : v.off+n], true

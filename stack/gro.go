@@ -27,8 +27,12 @@ import (
 //     segment as to its first one), and the follower starts where the
 //     previous data ended;
 //   - neither carries SYN, FIN, RST, URG, ECE or CWR: only ACK and PSH;
-//     a segment with PSH ends the run (it is appended, and nothing after
-//     it), as does one shorter than the first (the last of a burst);
+//     a segment shorter than the first (the last of a burst) ends the run.
+//     Unlike Linux, PSH does not end a run: Linux flushes on PSH because
+//     it holds a run across polls of the device, and PSH asks for prompt
+//     delivery (RFC 9293 §3.9.1); here a run never outlives the batch, so
+//     the coalesced segment reaches TCP exactly when its parts would have,
+//     and ustack's sender sets PSH on most segments;
 //   - the coalesced datagram stays within the 65535 bytes of IPv4's Total
 //     Length.
 //
@@ -140,7 +144,7 @@ func groCoalesce(pkts []*buffer.Packet) ([]*buffer.Packet, int) {
 				p.Release()
 				merged++
 				f.next = f.next.Add(seqnum.Size(n))
-				if push || n < f.mss {
+				if n < f.mss {
 					f = groFlow{}
 				}
 				continue
@@ -148,7 +152,7 @@ func groCoalesce(pkts []*buffer.Packet) ([]*buffer.Packet, int) {
 		}
 		out = append(out, p)
 		f = groFlow{}
-		if ip, tcp, n, ok := groParse(p, true); ok && n > 0 && tcp.Flags()&header.TCPFlagPSH == 0 {
+		if ip, tcp, n, ok := groParse(p, true); ok && n > 0 {
 			p.Segments = 1
 			f = groFlow{pkt: p, ip: ip, tcp: tcp, mss: n, next: tcp.SequenceNumber().Add(seqnum.Size(n))}
 		}
