@@ -3,7 +3,6 @@ package buffer
 import (
 	"math"
 	"math/bits"
-	"sync"
 	"sync/atomic"
 )
 
@@ -43,15 +42,15 @@ type chunk struct {
 	data    []byte       // len(data) == cap(data) == the class size
 }
 
-var chunkPools [chunkNumClasses]sync.Pool
+var chunkPools [chunkNumClasses]freeList[chunk]
 
 func init() {
 	for i := range chunkPools {
 		size := 1 << (chunkMinShift + i)
 		class := int8(i)
-		chunkPools[i].New = func() any {
+		chunkPools[i].init(min(reserveObjects, reserveBytes/size), func() *chunk {
 			return &chunk{class: class, data: make([]byte, size)}
-		}
+		})
 	}
 }
 
@@ -82,7 +81,7 @@ func getChunk(n int) *chunk {
 		c = &chunk{class: chunkOversize, data: make([]byte, n)}
 		stats.oversizeChunks.Add(1)
 	} else {
-		c = chunkPools[class].Get().(*chunk)
+		c = chunkPools[class].get()
 	}
 	c.refs.Store(1)
 	c.written.Store(int32(n))
@@ -110,7 +109,7 @@ func (c *chunk) decRef() {
 		stats.chunkBytesInUse.Add(-int64(len(c.data)))
 	}
 	if c.class != chunkOversize {
-		chunkPools[c.class].Put(c)
+		chunkPools[c.class].put(c)
 	}
 }
 

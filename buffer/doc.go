@@ -6,9 +6,13 @@
 //
 // # Chunks and views
 //
-// Bytes live in chunks drawn from sync.Pool size classes, powers of two from
+// Bytes live in chunks drawn from pooled size classes, powers of two from
 // MinChunkSize (64 B) to MaxChunkSize (64 KiB); a larger payload spans
-// several chunks. A Buffer is an ordered list of views, each a run of bytes
+// several chunks. Each class (and the Packets and view lists) is a
+// sync.Pool backed by a bounded reserve that garbage collections do not
+// empty (at most 8 MiB or 16384 objects per class, kept once used), so
+// that a busy stack does not reallocate its packets in flight after every
+// collection. A Buffer is an ordered list of views, each a run of bytes
 // of one chunk. Operations move views rather than bytes: Split hands the
 // front of a Buffer to a new Buffer, cutting one view in two at most;
 // TrimFront and Truncate drop views; Merge moves every view of one Buffer

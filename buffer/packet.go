@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"iter"
-	"sync"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
@@ -104,6 +103,11 @@ type Packet struct {
 	LinkSource      tcpip.LinkAddress
 	LinkDestination tcpip.LinkAddress
 
+	// Segments is the number of wire segments a receive offload (GRO)
+	// coalesced into this packet; 0 means one, as for any packet that
+	// was not coalesced. TCP counts them for its delayed ACKs.
+	Segments int
+
 	hdr          *chunk // header area; nil until the packet has one
 	hStart, hEnd int    // the headers are hdr.data[hStart:hEnd]
 	layers       [numLayers]struct{ off, n int }
@@ -113,10 +117,12 @@ type Packet struct {
 	charge int   // what owner was charged
 }
 
-var packetPool = sync.Pool{New: func() any { return new(Packet) }}
+var packetPool freeList[Packet]
+
+func init() { packetPool.init(reserveObjects, func() *Packet { return new(Packet) }) }
 
 func getPacket() *Packet {
-	p := packetPool.Get().(*Packet)
+	p := packetPool.get()
 	if p.counted = counting.Load(); p.counted {
 		stats.packetsInUse.Add(1)
 	}
@@ -162,7 +168,7 @@ func (p *Packet) Release() {
 		stats.packetsInUse.Add(-1)
 	}
 	*p = Packet{}
-	packetPool.Put(p)
+	packetPool.put(p)
 }
 
 // Clone returns a new Packet with the same headers, metadata and payload:
@@ -176,7 +182,7 @@ func (p *Packet) Clone() *Packet {
 	}
 	q.hStart, q.hEnd, q.layers = p.hStart, p.hEnd, p.layers
 	q.NetworkProtocol, q.TransportProtocol = p.NetworkProtocol, p.TransportProtocol
-	q.Type, q.NIC = p.Type, p.NIC
+	q.Type, q.NIC, q.Segments = p.Type, p.NIC, p.Segments
 	q.LinkSource, q.LinkDestination = p.LinkSource, p.LinkDestination
 	q.Payload = p.Payload.Clone()
 	return q
@@ -262,10 +268,39 @@ func (p *Packet) PrependHeader(l Layer, n int) []byte {
 // consuming them (see Buffer.PullUp); ok is false if there are fewer.
 func (p *Packet) Peek(n int) (b []byte, ok bool) { return p.Payload.PullUp(n) }
 
+// PeekWritable is Peek for a caller that rewrites the bytes in place (a
+// receive offload fixing the headers of a packet it coalesced): it returns
+// the first n bytes of the Payload only if they are contiguous in a chunk
+// that nothing else refers to, and ok false otherwise (it never copies).
+func (p *Packet) PeekWritable(n int) (b []byte, ok bool) {
+	if n <= 0 || p.Payload.n == 0 {
+		return nil, n == 0
+	}
+	v := &p.Payload.views()[0]
+	if v.n < n {
+		return nil, false
+	}
+	// The chunk's only references are this view, and the header area
+	// when it was borrowed from the same chunk (see borrowHeaders).
+	refs := int32(1)
+	if p.hdr == v.c {
+		refs = 2
+	}
+	if v.c.refs.Load() != refs {
+		return nil, false
+	}
+	return v.c.data[v.off : v.off+n : v.off+n], true
+}
+
 // Consume moves the first n bytes of the Payload to the end of the header
 // area and returns them there, contiguous and writable, without recording
 // them as any layer's header. ok is false, and nothing is consumed, if the
 // Payload holds fewer than n bytes.
+//
+// Consuming copies nothing when the bytes are contiguous in the Payload's
+// first chunk and no one else can see that chunk's bytes before them: the
+// header area is then that chunk itself (see borrowHeaders). Otherwise the
+// bytes are copied into a private header area.
 func (p *Packet) Consume(n int) (b []byte, ok bool) {
 	if n < 0 || n > p.Payload.Len() {
 		return nil, false
@@ -273,9 +308,21 @@ func (p *Packet) Consume(n int) (b []byte, ok bool) {
 	if n == 0 {
 		return nil, true
 	}
-	if p.hdr == nil {
+	if p.borrowHeaders(n) {
+		p.Payload.TrimFront(n)
+		p.hEnd += n
+		return p.hdr.data[p.hEnd-n : p.hEnd : p.hEnd], true
+	}
+	switch {
+	case p.hdr == nil:
 		p.hdr = getChunk(max(n, inboundHeaderSize))
-	} else if len(p.hdr.data)-p.hEnd < n {
+	case p.hdr.shared():
+		// The header area is a chunk the Payload still refers to
+		// (borrowed by an earlier Consume): the bytes after the
+		// headers are the Payload's, so the headers move to a private
+		// area first.
+		p.growHeaders(0, max(n, inboundHeaderSize-p.HeaderLen()))
+	case len(p.hdr.data)-p.hEnd < n:
 		p.growHeaders(0, n)
 	}
 	b = p.hdr.data[p.hEnd : p.hEnd+n : p.hEnd+n]
@@ -283,6 +330,66 @@ func (p *Packet) Consume(n int) (b []byte, ok bool) {
 	p.Payload.TrimFront(n)
 	p.hEnd += n
 	return b, true
+}
+
+// borrowHeaders reports whether the next n bytes of the Payload can become
+// headers without a copy, and if so makes the header area refer to their
+// chunk (the caller trims them from the Payload and moves hEnd). That is the
+// case when the Payload's first view holds the n bytes and either
+//   - the packet has no header area yet and the view is the only reference
+//     to its chunk: nothing else sees the chunk's bytes, so the view's bytes
+//     and all the bytes before them (the headroom) are the packet's to
+//     write, as a private header area's are; or
+//   - the header area is already that chunk and the view starts where the
+//     headers end, and the chunk has no reference other than the header
+//     area and this view (no clone of the Payload can see the bytes).
+//
+// The Payload's later views, the bytes after the view's end and the
+// watermark are untouched, so a Buffer sharing the chunk later (a clone of
+// the rest of the Payload) never sees header bytes change.
+func (p *Packet) borrowHeaders(n int) bool {
+	if p.Payload.n == 0 {
+		return false
+	}
+	v := &p.Payload.views()[0]
+	if v.n < n {
+		return false
+	}
+	switch {
+	case p.hdr == nil:
+		if v.c.shared() {
+			return false
+		}
+		v.c.incRef()
+		p.hdr, p.hStart, p.hEnd = v.c, v.off, v.off
+		return true
+	case p.hdr == v.c && p.hEnd == v.off:
+		return v.c.refs.Load() == 2
+	}
+	return false
+}
+
+// ToInbound turns an outbound packet into the inbound form in place: the
+// header bytes become the front of the Payload, without a copy (the header
+// area's chunk becomes the Payload's first chunk), the recorded layers and
+// the metadata (protocols, type, NIC, link addresses) are cleared, and the
+// packet has no header area afterwards, as a freshly received frame. A link
+// that carries packets in memory from a writer to a receiver uses it.
+func (p *Packet) ToInbound() {
+	if p.hdr != nil {
+		if n := p.hEnd - p.hStart; n > 0 {
+			// The view takes over the header area's reference.
+			p.Payload.pushFront(view{c: p.hdr, off: p.hStart, n: n})
+			p.Payload.size += n
+		} else {
+			p.hdr.decRef()
+		}
+	}
+	p.hdr, p.hStart, p.hEnd = nil, 0, 0
+	p.layers = [numLayers]struct{ off, n int }{}
+	p.NetworkProtocol, p.TransportProtocol = 0, 0
+	p.Type, p.NIC, p.Segments = 0, 0, 0
+	p.LinkSource, p.LinkDestination = tcpip.LinkAddress{}, tcpip.LinkAddress{}
 }
 
 // ConsumeHeader is Consume that records the bytes as layer l's header. If
@@ -328,7 +435,13 @@ func (p *Packet) TrimHeaders(n int) {
 // headroom and tailroom otherwise.
 func (p *Packet) growHeaders(head, tail int) {
 	oldHead, oldTail := p.hStart, 0
-	if p.hdr != nil {
+	switch {
+	case p.hdr == nil:
+	case p.hdr.shared():
+		// A borrowed area (see borrowHeaders) may be a large chunk
+		// holding other bytes: its slack is not worth keeping.
+		oldHead = 0
+	default:
 		oldTail = len(p.hdr.data) - p.hEnd
 	}
 	head, tail = max(head, oldHead), max(tail, oldTail)

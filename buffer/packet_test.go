@@ -162,7 +162,12 @@ func TestPacketInbound(t *testing.T) {
 func TestPacketConsumeGrow(t *testing.T) {
 	leakCheck(t)
 	frame := pattern(4, 14+40+300+20+10)
-	p := NewPacketFromBytes(0, frame)
+	// The frame in two chunks, so that the long header spans them and is
+	// copied.
+	p := NewPacketFromBytes(0, frame[:60])
+	rest := NewPacketFromBytes(0, frame[60:])
+	p.Payload.Merge(&rest.Payload)
+	rest.Release()
 	p.ConsumeHeader(LinkLayer, 14)
 	p.ConsumeHeader(NetworkLayer, 40)
 	grows := ReadStats().HeaderGrows
@@ -289,4 +294,90 @@ func TestCountingOff(t *testing.T) {
 		after != before {
 		t.Errorf("counting off: %+v → %+v → %+v", before, mid, after)
 	}
+}
+
+// TestPacketConsumeZeroCopy: headers contiguous in an unshared first chunk
+// are consumed in place, and a clone of the frame taken before consuming
+// forces the copy, so that writing the headers never shows through.
+func TestPacketConsumeZeroCopy(t *testing.T) {
+	leakCheck(t)
+	frame := pattern(7, 14+20+32+100)
+	p := NewPacketFromBytes(0, frame)
+	first := p.Payload.views()[0].c
+	eth, _ := p.ConsumeHeader(LinkLayer, 14)
+	ip, _ := p.ConsumeHeader(NetworkLayer, 20)
+	tcp, _ := p.ConsumeHeader(TransportLayer, 32)
+	if p.hdr != first {
+		t.Fatal("contiguous headers were copied")
+	}
+	if !bytes.Equal(eth, frame[:14]) || !bytes.Equal(ip, frame[14:34]) || !bytes.Equal(tcp, frame[34:66]) {
+		t.Fatal("headers wrong")
+	}
+	if !bytes.Equal(p.Headers(), frame[:66]) {
+		t.Fatal("Headers wrong")
+	}
+	checkEqual(t, &p.Payload, frame[66:])
+	// A clone of the rest of the payload shares the chunk: writing the
+	// headers must not change it, and consuming more must copy.
+	c := p.Payload.Clone()
+	ip[8]--
+	checkEqual(t, &c, frame[66:])
+	more, _ := p.Consume(10)
+	if p.hdr == first {
+		t.Error("consumed bytes a clone can see without a copy")
+	}
+	more[0] ^= 0xff
+	checkEqual(t, &c, frame[66:])
+	if h := p.Headers(); h[22] != frame[22]-1 || !bytes.Equal(h[:22], frame[:22]) {
+		t.Error("headers lost when moved to a private area")
+	}
+	// Prepending after trimming writes into the headroom.
+	p.TrimHeaders(14)
+	copy(p.PrependHeader(LinkLayer, 14), "ABCDEFGHIJKLMN")
+	checkEqual(t, &c, frame[66:])
+	c.Release()
+	p.Release()
+
+	// A frame cloned before any consuming (a sniffer's copy) is copied.
+	q := NewPacketFromBytes(0, frame)
+	qc := q.Clone()
+	h, _ := q.ConsumeHeader(LinkLayer, 14)
+	h[0] ^= 0xff
+	checkEqual(t, &qc.Payload, frame)
+	q.Release()
+	qc.Release()
+}
+
+// TestPacketToInbound: an outbound packet's headers become the front of its
+// payload without a copy, and the receiver consumes them without one.
+func TestPacketToInbound(t *testing.T) {
+	leakCheck(t)
+	data := pattern(3, 200)
+	p := NewPacketFromBytes(64, data)
+	copy(p.PrependHeader(TransportLayer, 20), pattern(1, 20))
+	copy(p.PrependHeader(NetworkLayer, 20), pattern(2, 20))
+	p.NIC, p.Type = 3, PacketOutgoing
+	want := p.AppendTo(nil)
+	hdr := p.hdr
+	p.ToInbound()
+	if p.HeaderLen() != 0 || p.NetworkHeader() != nil || p.NIC != 0 || p.Type != 0 {
+		t.Fatal("ToInbound kept headers or metadata")
+	}
+	checkEqual(t, &p.Payload, want)
+	n, _ := p.ConsumeHeader(NetworkLayer, 20)
+	if p.hdr != hdr || !bytes.Equal(n, want[:20]) {
+		t.Error("network header not consumed in place")
+	}
+	tr, _ := p.ConsumeHeader(TransportLayer, 20)
+	if p.hdr != hdr || !bytes.Equal(tr, want[20:40]) {
+		t.Error("transport header not consumed in place")
+	}
+	checkEqual(t, &p.Payload, data)
+	p.Release()
+
+	// A packet without headers.
+	q := NewPacketFromBytes(16, data)
+	q.ToInbound()
+	checkEqual(t, &q.Payload, data)
+	q.Release()
 }

@@ -2,7 +2,7 @@ package buffer
 
 import (
 	"math/bits"
-	"sync"
+	"unsafe"
 )
 
 // view is a run of bytes of one chunk: c.data[off:off+n]. A view holds one
@@ -41,15 +41,15 @@ const (
 	slabNumClasses = slabMaxShift - slabMinShift + 1
 )
 
-var slabPools [slabNumClasses]sync.Pool
+var slabPools [slabNumClasses]freeList[viewSlab]
 
 func init() {
 	for i := range slabPools {
 		size := 1 << (slabMinShift + i)
 		class := int8(i)
-		slabPools[i].New = func() any {
+		slabPools[i].init(min(reserveObjects/8, reserveBytes/(size*int(unsafe.Sizeof(view{})))), func() *viewSlab {
 			return &viewSlab{v: make([]view, size), class: class}
-		}
+		})
 	}
 }
 
@@ -62,13 +62,13 @@ func getSlab(n int) *viewSlab {
 	if class >= slabNumClasses {
 		return &viewSlab{v: make([]view, n), class: -1}
 	}
-	return slabPools[class].Get().(*viewSlab)
+	return slabPools[class].get()
 }
 
 // putSlab returns s to its pool; the caller has zeroed its views.
 func putSlab(s *viewSlab) {
 	if s.class >= 0 {
-		slabPools[s.class].Put(s)
+		slabPools[s.class].put(s)
 	}
 }
 

@@ -82,3 +82,17 @@ type NetworkDispatcher interface {
 	// pkt.LinkHeader holds the link header if the link consumed one.
 	DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *buffer.Packet)
 }
+
+// BatchDispatcher is a NetworkDispatcher that also takes the packets a link
+// has at once, as a batch: a NIC, which coalesces the in-order TCP segments
+// of a batch (GRO, see Options.NoGRO), or a wrapping link that passes the
+// batch on. A link that delivers in batches (a pipe's delivery goroutine)
+// uses DeliverNetworkPackets when its dispatcher implements it.
+type BatchDispatcher interface {
+	NetworkDispatcher
+	// DeliverNetworkPackets is DeliverNetworkPacket of each packet in
+	// order, with each packet's network protocol in pkt.NetworkProtocol
+	// (0 for a raw frame). The dispatcher owns the packets, and may
+	// reuse pkts' storage until it returns.
+	DeliverNetworkPackets(pkts []*buffer.Packet)
+}

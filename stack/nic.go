@@ -387,6 +387,18 @@ func (n *nic) Addresses(proto tcpip.NetworkProtocolNumber) []AddressInfo {
 	return n.addrs.infos(proto)
 }
 
+// DeliverNetworkPackets implements BatchDispatcher: it coalesces the batch
+// (GRO, see gro.go) when the stack allows it and the link verifies
+// checksums, and delivers what is left in order.
+func (n *nic) DeliverNetworkPackets(pkts []*buffer.Packet) {
+	if len(pkts) > 1 && !n.stack.noGRO && n.link.Capabilities()&CapabilityRXChecksumOffload != 0 {
+		pkts, _ = groCoalesce(pkts)
+	}
+	for _, p := range pkts {
+		n.DeliverNetworkPacket(p.NetworkProtocol, p)
+	}
+}
+
 // DeliverNetworkPacket implements NetworkDispatcher: the inbound path from
 // the link.
 func (n *nic) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *buffer.Packet) {
@@ -401,9 +413,11 @@ func (n *nic) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *buffe
 		return
 	}
 	size := uint64(pkt.Len())
-	n.stats.RxPackets.Inc()
+	// A packet coalesced by GRO counts as the segments it holds.
+	segs := uint64(max(1, pkt.Segments))
+	n.stats.RxPackets.Add(segs)
 	n.stats.RxBytes.Add(size)
-	s.stats.NICs.RxPackets.Inc()
+	s.stats.NICs.RxPackets.Add(segs)
 	s.stats.NICs.RxBytes.Add(size)
 	pkt.NIC = n.id
 	if proto == 0 {

@@ -44,6 +44,11 @@ type Options struct {
 	// inside the stack instead of going out of a NIC.
 	HandleLocal bool
 
+	// NoGRO turns off the receive offload that coalesces in-order TCP
+	// segments of a batch delivered by a link with RX checksum offload
+	// (see BatchDispatcher).
+	NoGRO bool
+
 	// RandSource drives every random choice of the stack (ephemeral
 	// ports, initial sequence numbers, timer jitter). nil seeds one from
 	// crypto/rand; a fixed source makes a simulation reproducible.
@@ -83,6 +88,7 @@ type Stack struct {
 	clock       tcpip.Clock
 	stats       *tcpip.Stats
 	handleLocal bool
+	noGRO       bool // Options.NoGRO
 	rawFactory  RawFactory
 	uniqueID    func() uint64
 	nextID      atomic.Uint64
@@ -182,6 +188,7 @@ func New(opts Options) *Stack {
 		clock:              clock,
 		stats:              stats,
 		handleLocal:        opts.HandleLocal,
+		noGRO:              opts.NoGRO,
 		rawFactory:         opts.RawFactory,
 		uniqueID:           opts.UniqueID,
 		nudConfig:          opts.NUDConfig.Validated(),

@@ -125,18 +125,46 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 // and delivers pkt with its EtherType. A frame shorter than the header is
 // dropped and counted.
 func (e *Endpoint) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *buffer.Packet) {
+	if !e.consumeHeader(pkt) {
+		return
+	}
+	if !e.gate.Deliver(pkt.NetworkProtocol, pkt) {
+		e.stats.RxDetached.Inc()
+	}
+}
+
+// DeliverNetworkPackets implements stack.BatchDispatcher for the inner
+// link: DeliverNetworkPacket of each frame, the frames kept handed on as
+// one batch.
+func (e *Endpoint) DeliverNetworkPackets(pkts []*buffer.Packet) {
+	out := pkts[:0]
+	for _, pkt := range pkts {
+		if e.consumeHeader(pkt) {
+			out = append(out, pkt)
+		}
+	}
+	clear(pkts[len(out):])
+	if len(out) > 0 && !e.gate.DeliverBatch(out) {
+		e.stats.RxDetached.Add(uint64(len(out)))
+	}
+}
+
+// consumeHeader consumes the Ethernet header of an inbound frame and sets
+// the packet's link addresses, protocol and type, or counts, releases
+// and reports false for a frame shorter than the header.
+func (e *Endpoint) consumeHeader(pkt *buffer.Packet) bool {
 	b, ok := pkt.ConsumeHeader(buffer.LinkLayer, header.EthernetMinimumSize)
 	if !ok {
 		e.stats.RxMalformed.Inc()
 		pkt.Release()
-		return
+		return false
 	}
 	eth, err := header.ParseEthernet(b)
 	if err != nil {
 		// Unreachable: ConsumeHeader returned a whole header.
 		e.stats.RxMalformed.Inc()
 		pkt.Release()
-		return
+		return false
 	}
 	dst := eth.Destination()
 	pkt.LinkSource = eth.Source()
@@ -154,9 +182,7 @@ func (e *Endpoint) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *buff
 	default:
 		pkt.Type = buffer.PacketOtherHost
 	}
-	if !e.gate.Deliver(pkt.NetworkProtocol, pkt) {
-		e.stats.RxDetached.Inc()
-	}
+	return true
 }
 
 // Close implements stack.LinkEndpoint: it detaches and closes the inner

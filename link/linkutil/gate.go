@@ -102,3 +102,28 @@ func (g *DispatchGate) Deliver(proto tcpip.NetworkProtocolNumber, pkt *buffer.Pa
 	g.End(t)
 	return true
 }
+
+// DeliverBatch is Deliver of each packet of pkts in order, each with its
+// protocol in pkt.NetworkProtocol, handed over in one
+// DeliverNetworkPackets call when the dispatcher is a
+// stack.BatchDispatcher. It reports whether a dispatcher was attached;
+// either way it takes ownership of the packets, and may reuse pkts'
+// storage.
+func (g *DispatchGate) DeliverBatch(pkts []*buffer.Packet) bool {
+	d, t := g.Begin()
+	if d == nil {
+		for _, p := range pkts {
+			p.Release()
+		}
+		return false
+	}
+	if bd, ok := d.(stack.BatchDispatcher); ok {
+		bd.DeliverNetworkPackets(pkts)
+	} else {
+		for _, p := range pkts {
+			d.DeliverNetworkPacket(p.NetworkProtocol, p)
+		}
+	}
+	g.End(t)
+	return true
+}

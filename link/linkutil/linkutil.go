@@ -13,8 +13,8 @@
 // whole frame is in Payload and nothing has been consumed yet, so that each
 // layer can consume its own header (Packet.ConsumeHeader). A link that
 // carries packets in memory from a writer to a receiver (a pipe, a
-// loopback) converts one into the other with ToInbound, which copies only
-// the headers and shares the payload's chunks.
+// loopback) converts one into the other with ToInbound, which copies
+// nothing.
 package linkutil
 
 import (
@@ -22,25 +22,18 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// ToInbound turns an outbound packet into the inbound form and returns the
-// new packet: its Payload holds pkt's headers (copied) followed by pkt's
-// payload (moved, not copied, so its chunks are shared with whatever else
-// holds them). The new packet has no header area and zero metadata
-// (protocols, link addresses, type, NIC), as a freshly received frame
-// would; pkt's owner (buffer.Owner, the sending socket's buffer) stays
-// charged, for the result. ToInbound takes ownership of pkt and releases
-// it; the caller owns the result. It allocates nothing once the buffer pools are warm.
+// ToInbound turns an outbound packet into the inbound form and returns it:
+// its Payload holds pkt's headers followed by pkt's payload, neither copied
+// (the header area becomes the Payload's first chunk, see
+// buffer.Packet.ToInbound, so the receiver consumes the headers in place),
+// and it has no header area and zero metadata (protocols, link addresses,
+// type, NIC), as a freshly received frame would; pkt's owner
+// (buffer.Owner, the sending socket's buffer) stays charged, until the
+// link lets go of it (Packet.Orphan). ToInbound takes ownership of pkt;
+// the caller owns the result. It allocates nothing.
 func ToInbound(pkt *buffer.Packet) *buffer.Packet {
-	q := buffer.NewPacket(0, nil)
-	if h := pkt.Headers(); len(h) > 0 {
-		q.Payload.Append(h)
-	}
-	q.Payload.Merge(&pkt.Payload)
-	// The sender stays charged for the packet until the link lets go of
-	// it (Packet.Orphan).
-	q.TakeOwner(pkt)
-	pkt.Release()
-	return q
+	pkt.ToInbound()
+	return pkt
 }
 
 // IPVersionProtocol returns the network protocol of a bare IP packet whose

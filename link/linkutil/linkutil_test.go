@@ -87,7 +87,8 @@ func TestToInboundSharesPayload(t *testing.T) {
 	pkt := buffer.NewPacket(20, &pl)
 	copy(pkt.PrependHeader(buffer.NetworkLayer, 20), bytes.Repeat([]byte{0x45}, 20))
 	in := linkutil.ToInbound(pkt)
-	// One chunk for the copied header, none for the payload.
+	// One chunk for the header area (moved, not copied), none for the
+	// payload.
 	if d := buffer.ReadStats().ChunksInUse - before; d != 1 {
 		t.Errorf("ToInbound added %d chunks, want 1 (for the headers)", d)
 	}

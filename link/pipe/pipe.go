@@ -16,8 +16,7 @@
 // # Delivery
 //
 // A write never delivers synchronously: WritePackets converts each packet
-// into the inbound form (linkutil.ToInbound: headers copied, payload
-// shared) and queues it at the other end, whose delivery goroutine hands
+// into the inbound form (linkutil.ToInbound, which copies nothing) and queues it at the other end, whose delivery goroutine hands
 // it to that end's dispatcher, in order, in batches. The goroutine runs
 // while a dispatcher is attached to its end; an end with no dispatcher
 // (never attached, detached or closed) discards what is written to it and
@@ -31,6 +30,18 @@
 // benchmark or test that overruns the receiver sees it.
 //
 // Close stops the end's goroutine and returns once it has exited.
+//
+// # Checksum offload
+//
+// Bytes do not change between the ends of a pipe, so by default both ends
+// report CapabilityRXChecksumOffload and CapabilityTXChecksumOffload, as a
+// Linux veth pair or a virtio-net device with checksum offload does: TCP
+// and UDP neither compute their checksums on output nor verify them on
+// input (the IPv4 header checksum is still computed and verified). Packets
+// captured by a sniffer on an end then carry transport checksums that were
+// never filled in, as tcpdump shows on a veth ("incorrect cksum"), and a
+// stack that forwards them to a link without offload sends them so.
+// Config.NoChecksumOffload gives every packet its checksums.
 package pipe
 
 import (
@@ -55,9 +66,14 @@ type Config struct {
 	// of frames; zero means DefaultAddressA and DefaultAddressB. They are
 	// ignored with L3.
 	AddressA, AddressB tcpip.LinkAddress
-	// Capabilities are reported by both ends (RX/TX checksum offload
-	// between trusted in-process stacks, say).
+	// Capabilities are reported by both ends, in addition to checksum
+	// offload (see NoChecksumOffload).
 	Capabilities stack.LinkCapabilities
+	// NoChecksumOffload turns off the RX and TX checksum offload that both
+	// ends report by default (see the package doc): the stacks then
+	// compute and verify transport checksums in software. A test that
+	// corrupts frames between the ends (impair with Corrupt) needs it.
+	NoChecksumOffload bool
 	// QueueSize bounds each direction's queue, in packets; zero means
 	// DefaultQueueSize.
 	QueueSize int
@@ -119,8 +135,12 @@ func New(cfg Config) (a, b *Endpoint) {
 			cfg.AddressB = DefaultAddressB
 		}
 	}
-	a = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressA, caps: cfg.Capabilities, l3: cfg.L3}
-	b = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressB, caps: cfg.Capabilities, l3: cfg.L3}
+	caps := cfg.Capabilities
+	if !cfg.NoChecksumOffload {
+		caps |= stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload
+	}
+	a = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressA, caps: caps, l3: cfg.L3}
+	b = &Endpoint{mtu: cfg.MTU, addr: cfg.AddressB, caps: caps, l3: cfg.L3}
 	a.peer, b.peer = b, a
 	a.rx = pktqueue.NewDeliverer(cfg.QueueSize, &a.stats.RxPackets, &a.stats.RxDetached)
 	b.rx = pktqueue.NewDeliverer(cfg.QueueSize, &b.stats.RxPackets, &b.stats.RxDetached)

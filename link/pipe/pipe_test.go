@@ -34,12 +34,20 @@ func write(t *testing.T, e *pipe.Endpoint, pkts ...*buffer.Packet) {
 
 func TestDefaults(t *testing.T) {
 	leakcheck.Check(t)
-	a, b := pipe.New(pipe.Config{Capabilities: stack.CapabilityRXChecksumOffload})
+	a, b := pipe.New(pipe.Config{Capabilities: stack.CapabilityLoopback})
 	defer a.Close()
 	defer b.Close()
-	if a.MTU() != 1500 || a.MaxHeaderLength() != 0 || a.Capabilities() != stack.CapabilityRXChecksumOffload {
+	offload := stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload
+	if a.MTU() != 1500 || a.MaxHeaderLength() != 0 || a.Capabilities() != stack.CapabilityLoopback|offload ||
+		b.Capabilities() != a.Capabilities() {
 		t.Errorf("MTU %d MaxHeaderLength %d Capabilities %v", a.MTU(), a.MaxHeaderLength(), a.Capabilities())
 	}
+	e, f := pipe.New(pipe.Config{NoChecksumOffload: true})
+	if e.Capabilities() != 0 || f.Capabilities() != 0 {
+		t.Errorf("NoChecksumOffload: Capabilities %v, %v", e.Capabilities(), f.Capabilities())
+	}
+	e.Close()
+	f.Close()
 	if a.LinkAddress() != pipe.DefaultAddressA || b.LinkAddress() != pipe.DefaultAddressB {
 		t.Errorf("addresses %v, %v", a.LinkAddress(), b.LinkAddress())
 	}

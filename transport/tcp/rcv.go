@@ -524,8 +524,10 @@ func (e *endpoint) dataLocked(g *segment) {
 		return
 	}
 	// Delayed ACK: ACK every second full-size segment at once, and
-	// every segment during quick-ACK; otherwise within 40 ms.
-	e.ackPending++
+	// every segment during quick-ACK; otherwise within 40 ms. A segment
+	// coalesced by GRO counts as the segments it holds (RFC 1122
+	// §4.2.3.2: an ACK for at least every second full-sized segment).
+	e.ackPending += max(1, g.pkt.Segments)
 	switch {
 	case filled, e.dsackPending, e.quickAcks > 0, e.ackPending >= 2:
 		if e.quickAcks > 0 {

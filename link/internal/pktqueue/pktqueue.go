@@ -214,6 +214,7 @@ func (q *Deliverer) Len() int {
 // run is the delivery goroutine.
 func (q *Deliverer) run(exited chan struct{}) {
 	var batch [batchSize]Item
+	var pkts [batchSize]*buffer.Packet
 	q.mu.Lock()
 	for {
 		for q.ring.Len() == 0 && !q.stop {
@@ -240,9 +241,21 @@ func (q *Deliverer) run(exited chan struct{}) {
 		for i := range n {
 			batch[i].Pkt.Orphan()
 		}
-		for i := range n {
-			d.DeliverNetworkPacket(batch[i].Proto, batch[i].Pkt)
-			batch[i] = Item{}
+		if bd, ok := d.(stack.BatchDispatcher); ok {
+			// One call for the batch, so that the NIC can coalesce
+			// it (GRO).
+			for i := range n {
+				batch[i].Pkt.NetworkProtocol = batch[i].Proto
+				pkts[i] = batch[i].Pkt
+				batch[i] = Item{}
+			}
+			bd.DeliverNetworkPackets(pkts[:n])
+			clear(pkts[:n])
+		} else {
+			for i := range n {
+				d.DeliverNetworkPacket(batch[i].Proto, batch[i].Pkt)
+				batch[i] = Item{}
+			}
 		}
 		q.delivered.Add(uint64(n))
 		q.mu.Lock()
