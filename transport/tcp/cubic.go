@@ -96,6 +96,7 @@ type cubic struct {
 type cubicPrior struct {
 	cwnd, ssthresh, cwndPrior, wMax, wEst, k, t float64
 	epoch, afterRTO                             bool
+	hyStart                                     bool // HyStart++ was still on
 }
 
 var _ roundObserver = (*cubic)(nil)
@@ -340,7 +341,7 @@ func (c *cubic) saveUndo() {
 	c.prior = cubicPrior{
 		cwnd: c.cwnd, ssthresh: c.ssthresh, cwndPrior: c.cwndPrior,
 		wMax: c.wMax, wEst: c.wEst, k: c.k, t: c.t,
-		epoch: c.epoch, afterRTO: c.afterRTO,
+		epoch: c.epoch, afterRTO: c.afterRTO, hyStart: !c.hs.done,
 	}
 }
 
@@ -365,6 +366,9 @@ func (c *cubic) undo(maxCwnd int) {
 	c.ssthresh = cubicClamp(max(c.ssthresh, p.ssthresh), 2*c.mss)
 	c.cwndPrior, c.wMax, c.wEst, c.k, c.t = p.cwndPrior, p.wMax, p.wEst, p.k, p.t
 	c.epoch, c.afterRTO = p.epoch, p.afterRTO
+	if p.hyStart {
+		c.hs.resume()
+	}
 }
 
 // onECE implements ecnResponder: RFC 9438 §4.6, the multiplicative

@@ -142,3 +142,15 @@ func (h *hystart) stop() {
 	h.done = true
 	h.css = false
 }
+
+// resume turns HyStart++ back on after the reduction that stopped it was
+// undone (undo.go: the loss was spurious, RFC 3708, RFC 4015). RFC 9406
+// §4.2 leaves HyStart++ at a loss; a loss that did not happen leaves the
+// connection in its initial slow start, where §4.3 wants HyStart++: the
+// slow start that the undo resumes (ssthresh back at its initial,
+// arbitrarily high value) would otherwise run on until the queue
+// overflows. stop() kept the rounds' state (windowEnd, the RTT minima):
+// the round in progress goes on, and the next round compares with the
+// last one measured (a fresh start would need two rounds of samples,
+// two doublings of the window, before it could see a delay increase).
+func (h *hystart) resume() { h.done = false }

@@ -206,3 +206,55 @@ func TestHyStartBurstyRoundsDoNotOscillate(t *testing.T) {
 		})
 	}
 }
+
+// A reduction in the initial slow start ends HyStart++ (RFC 9406 §4.2);
+// when the reduction is undone as spurious (RFC 3708, RFC 4015, RFC 9438
+// §4.9: undo.go), the connection is back in its initial slow start and
+// HyStart++ with it (§4.3), keeping its rounds; a reduction undone
+// after HyStart++ had ended does not bring it back.
+func TestHyStartResumesAfterUndo(t *testing.T) {
+	for _, cc := range []string{"newreno", "cubic"} {
+		t.Run(cc, func(t *testing.T) {
+			var ro roundObserver
+			var hs *hystart
+			var c CongestionControl
+			switch cc {
+			case "newreno":
+				r := NewNewReno(testMSS).(*newReno)
+				ro, hs, c = r, &r.hs, r
+			default:
+				r := NewCubic(testMSS).(*cubic)
+				ro, hs, c = r, &r.hs, r
+			}
+			u := c.(ccUndoer)
+			una := seqnum.Value(1)
+			for range 30 {
+				una = una.Add(testMSS)
+				ro.onRoundAck(una, una.Add(20*testMSS), 20*time.Millisecond)
+				c.OnAck(testMSS, 20*testMSS, 20*time.Millisecond)
+			}
+			last := hs.lastRoundMin
+			u.saveUndo()
+			c.OnLoss(c.Cwnd())
+			if !hs.done {
+				t.Fatal("HyStart++ on after a loss")
+			}
+			u.undo(0)
+			if hs.done || c.Ssthresh() < 1<<29 {
+				t.Fatalf("after undo: HyStart++ done %v, ssthresh %d; want the initial slow start with HyStart++", hs.done, c.Ssthresh())
+			}
+			if hs.lastRoundMin != last || last == 0 {
+				t.Fatalf("rounds lost: lastRoundMinRTT %v, was %v", hs.lastRoundMin, last)
+			}
+			// A timeout in congestion avoidance, undone: HyStart++
+			// stays off.
+			hs.stop()
+			u.saveUndo()
+			c.OnRTO(c.Cwnd())
+			u.undo(0)
+			if !hs.done {
+				t.Fatal("HyStart++ back after undoing a reduction made without it")
+			}
+		})
+	}
+}

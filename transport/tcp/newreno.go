@@ -19,8 +19,10 @@ type newReno struct {
 	acc      int // bytes acknowledged in congestion avoidance
 	hs       hystart
 
-	// The window before the last reduction, for undo (undo.go).
+	// The window before the last reduction, for undo (undo.go), and
+	// whether HyStart++ was still on then.
 	undoCwnd, undoSsthresh int
+	undoHyStart            bool
 }
 
 var _ roundObserver = (*newReno)(nil)
@@ -137,7 +139,9 @@ var (
 )
 
 // saveUndo implements ccUndoer.
-func (r *newReno) saveUndo() { r.undoCwnd, r.undoSsthresh = r.cwnd, r.ssthresh }
+func (r *newReno) saveUndo() {
+	r.undoCwnd, r.undoSsthresh, r.undoHyStart = r.cwnd, r.ssthresh, !r.hs.done
+}
 
 // undo implements ccUndoer: after a spurious fast retransmit or timeout
 // (RFC 4015 §3), cwnd and ssthresh go back to their values before the
@@ -150,6 +154,9 @@ func (r *newReno) undo(maxCwnd int) {
 	}
 	r.cwnd = max(r.cwnd, w)
 	r.ssthresh = max(r.ssthresh, r.undoSsthresh)
+	if r.undoHyStart {
+		r.hs.resume()
+	}
 }
 
 // onECE implements ecnResponder: RFC 3168 §6.1.2 treats the echo as a

@@ -100,6 +100,14 @@ func (e *endpoint) rcvLocked(g *segment) {
 		now.Sub(e.tsRecentAt).Milliseconds() < pawsIdleMs &&
 		!e.pawsDisorderedACKLocked(g) {
 		e.p.stats.PAWSRejected.Inc()
+		if e.sackOK && g.dataLen > 0 && g.seq.LessThan(e.rcvNxt) {
+			// RFC 2883 §4: a duplicate is reported whatever drops
+			// it. A retransmission whose original arrived (late,
+			// reordered) carries an older TSval than the segments
+			// after it and fails PAWS here; without its D-SACK the
+			// sender cannot find the recovery spurious (RFC 3708).
+			e.dsackSetLocked(g.seq, g.seq.Add(seqnum.Size(min(g.dataLen, int(g.seq.Size(e.rcvNxt))))))
+		}
 		e.sendACKLocked()
 		return
 	}
@@ -699,10 +707,19 @@ func (e *endpoint) dsackSetLocked(s, t seqnum.Value) {
 // unchanged, and a timestamp that trails TS.Recent by less than one RTO
 // (in milliseconds, our timestamp unit; a peer with a slower clock is
 // covered all the more).
+//
+// An old ACK (SEG.ACK < SND.UNA) that carries SACK blocks passes too:
+// the network reordered it behind later ACKs. Its cumulative ACK and
+// window are stale and change nothing (RFC 9293 §3.10.7.4: SND.WL1 and
+// SND.WL2 keep the window from it), but its first block may be the
+// D-SACK of a retransmission (RFC 2883 §4), sent once: dropping it made
+// a spurious recovery impossible to undo (RFC 3708 waits for every
+// retransmission's D-SACK) and hid the reordering from RACK (RFC 8985
+// §7.4).
 func (e *endpoint) pawsDisorderedACKLocked(g *segment) bool {
 	return g.dataLen == 0 && !g.has(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) &&
-		g.has(header.TCPFlagACK) &&
-		g.seq == e.rcvNxt && g.ack == e.sndUna &&
-		uint32(g.wnd)<<e.sndWS == e.sndWnd &&
+		g.has(header.TCPFlagACK) && g.seq == e.rcvNxt &&
+		((g.ack == e.sndUna && uint32(g.wnd)<<e.sndWS == e.sndWnd) ||
+			(g.ack.LessThan(e.sndUna) && e.sackOK && g.opts.NumSACKBlocks > 0)) &&
 		int64(e.tsRecent-g.opts.TSVal) <= e.rtoLocked().Milliseconds()
 }
