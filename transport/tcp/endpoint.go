@@ -48,6 +48,7 @@ type endpointRecovery struct {
 	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
 	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
 	partialSeen bool         // a partial ACK was seen in this recovery
+	renoRxtLost int          // without SACK: dupAcks at which the latest retransmission is taken as lost, 0 for none (renolost.go)
 	highRxt     seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
 	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
 	rescueSet   bool

@@ -350,6 +350,8 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 			if !e.rexmitNext.GreaterThan(e.sndUna) {
 				e.retransmitHeadLocked()
 			}
+			// The duplicate ACKs start again from zero (below).
+			e.renoArmLostRxtLocked(0)
 			e.cc.OnPartialAck(acked)
 			if !e.partialSeen {
 				e.partialSeen = true
@@ -400,6 +402,7 @@ func (e *endpoint) dupAckLocked() {
 		e.sackRecoverySendLocked()
 	case e.inRecovery:
 		e.cc.OnDupAck()
+		e.renoLostRxtLocked()
 	case e.dupAcks == sackDupThresh:
 		// RFC 6582 §3.2 step 1: no new recovery while the ACK is
 		// below the previous recovery point (the loss belongs to a
@@ -424,6 +427,7 @@ func (e *endpoint) dupAckLocked() {
 		e.undoSaveLocked(false)
 		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 		e.retransmitHeadLocked()
+		e.renoArmLostRxtLocked(e.dupAcks)
 		e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 	}
 }
