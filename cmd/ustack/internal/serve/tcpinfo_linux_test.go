@@ -64,6 +64,7 @@ type kernelTCPInfo struct {
 	RTT          uint32 `json:"tcpi_rtt_us"`
 	TotalRetrans uint32 `json:"tcpi_total_retrans"`
 	BytesRetrans uint64 `json:"tcpi_bytes_retrans"`
+	TotalRTO     uint16 `json:"tcpi_total_rto"`
 	Sacked       uint32 `json:"tcpi_sacked"`
 	Lost         uint32 `json:"tcpi_lost"`
 	Reordering   uint32 `json:"tcpi_reordering"`
@@ -304,6 +305,7 @@ func describe(phase string, info *unix.TCPInfo, wscale uint8) *kernelTCPInfo {
 		RTT:          info.Rtt,
 		TotalRetrans: info.Total_retrans,
 		BytesRetrans: info.Bytes_retrans,
+		TotalRTO:     info.Total_rto,
 		Sacked:       info.Sacked,
 		Lost:         info.Lost,
 		Reordering:   info.Reordering,
