@@ -41,13 +41,27 @@ type Pair struct {
 
 var _ perf.Pair = (*Pair)(nil)
 
+// Options are settings of a Pair beyond perf.PairConfig, to measure what
+// an offload brings: the zero value is ustack's defaults (Stack).
+type Options struct {
+	NoGRO             bool // stack.Options.NoGRO on both stacks
+	NoChecksumOffload bool // pipe.Config.NoChecksumOffload
+}
+
+// StackWith returns ustack built with o, named name, for perf.Run.
+func StackWith(name string, o Options) perf.Stack {
+	return perf.Stack{Name: name, NewPair: func(cfg perf.PairConfig) (perf.Pair, error) { return newPair(cfg, o) }}
+}
+
 // New returns a Pair configured by cfg.
-func New(cfg perf.PairConfig) (perf.Pair, error) {
+func New(cfg perf.PairConfig) (perf.Pair, error) { return newPair(cfg, Options{}) }
+
+func newPair(cfg perf.PairConfig, o Options) (perf.Pair, error) {
 	mtu := uint32(cfg.MTU)
 	if cfg.MTU <= 0 {
 		mtu = 1500
 	}
-	la, lb := pipe.New(pipe.Config{MTU: mtu, QueueSize: QueueSize})
+	la, lb := pipe.New(pipe.Config{MTU: mtu, QueueSize: QueueSize, NoChecksumOffload: o.NoChecksumOffload})
 	var linkA stack.LinkEndpoint = la
 	if cfg.Loss > 0 {
 		// Independent, seeded loss in each direction.
@@ -56,19 +70,20 @@ func New(cfg perf.PairConfig) (perf.Pair, error) {
 	}
 	p := &Pair{}
 	var err error
-	if p.a, err = newStack(linkA, perf.AddrA); err != nil {
+	if p.a, err = newStack(linkA, perf.AddrA, o); err != nil {
 		lb.Close()
 		return nil, err
 	}
-	if p.b, err = newStack(lb, perf.AddrB); err != nil {
+	if p.b, err = newStack(lb, perf.AddrB, o); err != nil {
 		p.a.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func newStack(link stack.LinkEndpoint, addr netip.Addr) (*stack.Stack, error) {
+func newStack(link stack.LinkEndpoint, addr netip.Addr, o Options) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
+		NoGRO:              o.NoGRO,
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})

@@ -104,3 +104,39 @@ func BenchmarkWorkloads(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBulkOffloads runs the bulk workload at 1/16 of its size with
+// ustack's defaults, without GRO, and without GRO and checksum offload:
+//
+//	go test -run - -bench BulkOffloads ./perf/ustackpair
+func BenchmarkBulkOffloads(b *testing.B) {
+	w, _ := perf.Lookup("bulk")
+	for _, v := range []struct {
+		name string
+		o    ustackpair.Options
+	}{
+		{"default", ustackpair.Options{}},
+		{"nogro", ustackpair.Options{NoGRO: true}},
+		{"nogro-nocsum", ustackpair.Options{NoGRO: true, NoChecksumOffload: true}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			st := ustackpair.StackWith("ustack-"+v.name, v.o)
+			cfg := perf.Config{Sizes: perf.ScaledSizes(1.0 / 16)}
+			sums := make(map[string]float64)
+			n := 0
+			for b.Loop() {
+				res, err := perf.Run(w, st, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, m := range res.Metrics {
+					sums[m.Name] += m.Value
+				}
+				n++
+			}
+			for _, m := range w.Metrics {
+				b.ReportMetric(sums[m.Name]/float64(n), m.Name)
+			}
+		})
+	}
+}
