@@ -41,10 +41,14 @@ import (
 // its TCP checksum is not recomputed, which is why GRO runs only on links
 // that report CapabilityRXChecksumOffload (a link whose checksums would be
 // verified in software gets no GRO). buffer.Packet.Segments counts the
-// segments, so that TCP acknowledges at least every second full-sized
-// segment as RFC 9293 §3.8.6.3 and RFC 1122 §4.2.3.2 ask, whether they came
-// coalesced or not. Packet endpoints see the coalesced packet, as tcpdump
-// does on a Linux NIC with GRO.
+// segments and TCP adds them to its count of unacknowledged full-sized
+// segments, so that a coalesced segment holding two or more is
+// acknowledged at once, as its parts would have been (RFC 1122 §4.2.3.2,
+// RFC 9293 §3.8.6.3: an ACK for at least every second full-sized
+// segment), never after the delayed-ACK timer; the one ACK covers them all
+// (a stretch ACK, as with Linux's GRO). Packet endpoints see the coalesced
+// packet, as tcpdump does on a Linux NIC with GRO, and the NIC's
+// RxPackets counts its segments.
 
 // groAllowedFlags are the TCP flags a coalesced segment may carry.
 const groAllowedFlags = header.TCPFlagACK | header.TCPFlagPSH
