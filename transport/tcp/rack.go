@@ -95,6 +95,11 @@ func (s *txSeg) len() int         { return int(s.start.Size(s.end)) }
 type rackState struct {
 	segs []txSeg // records from head on, sorted, disjoint, covering [SND.UNA, SND.MAX)
 	head int
+	// sackedHigh is the highest end of a record delivered above the
+	// cumulative ACK (SACKed), valid if sackedHighSet: no delivered
+	// record lies above it, which lets rackOnAckLocked stop early.
+	sackedHigh    seqnum.Value
+	sackedHighSet bool
 
 	// RFC 8985 §6.1 connection variables.
 	xmitTS     tcpip.MonotonicTime // RACK.xmit_ts
@@ -267,6 +272,9 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	if ack.LessThan(e.sndUna) {
 		ack = e.sndUna
 	}
+	if r.sackedHighSet && !ack.LessThan(r.sackedHigh) {
+		r.sackedHighSet = false // every SACKed record is acknowledged
+	}
 	// Steps 1–3: the segments this ACK delivered.
 	var best *txSeg
 	delivered, sackedSegs := 0, 0
@@ -293,10 +301,21 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 			}
 		}
 		if !done {
+			if k == len(e.sacked) && (!r.sackedHighSet || !s.start.LessThan(r.sackedHigh)) {
+				// No SACK block and no record delivered before
+				// lies above: the later records (sorted) are
+				// neither delivered nor SACKed, and would change
+				// nothing. Without this the loop visited every
+				// record in flight on every ACK.
+				break
+			}
 			head = false
 			continue
 		}
 		sacked := s.end.GreaterThan(ack)
+		if sacked && (!r.sackedHighSet || r.sackedHigh.LessThan(s.end)) {
+			r.sackedHigh, r.sackedHighSet = s.end, true
+		}
 		s.flags = s.flags&segEverRxt | segDelivered
 		delivered += s.len()
 		// Step 3: reordering: a segment never retransmitted
@@ -417,6 +436,14 @@ func (e *endpoint) rackDetectLossLocked(now tcpip.MonotonicTime, sackedSegs int)
 			continue
 		}
 		if !rackSentAfter(r.xmitTS, r.endSeq, s.at, s.end) {
+			if !s.has(segEverRxt) {
+				// Sent (first) no earlier than RACK.xmit_ts: the
+				// later records were sent after it too (sorted by
+				// sequence, a retransmission comes after the
+				// first sending of what precedes it), so none of
+				// them is lost by §6.2 step 5 either.
+				break
+			}
 			continue
 		}
 		left := s.at.Add(r.rtt + reo).Sub(now)
