@@ -3,6 +3,7 @@ package sim_test
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -227,4 +228,55 @@ func udpEPFamily(h *sim.Host, proto tcpip.NetworkProtocolNumber) (tcpip.Endpoint
 		ep.Close()
 	}
 	return ep, err
+}
+
+// A dual-stack host draws its random numbers in the same order on every
+// run: the NIC's network endpoints (and their neighbour caches, each of
+// which draws its ReachableTime, RFC 4861 §6.3.2) are made in protocol
+// number order, not in a map's random order. The same seed then gives the
+// same trace: here the unicast probes of neighbour unreachability
+// detection (RFC 4861 §7.3.3), whose times follow the ReachableTime
+// drawn, of a minute of one datagram a second over IPv6.
+func TestDeterminismDualStack(t *testing.T) {
+	run := func() []sim.Event {
+		n := newNet(t, 1)
+		var trace []sim.Event
+		n.SetTrace(func(e sim.Event) { trace = append(trace, e) })
+		opts := sim.HostOptions{IPv6: true}
+		a := n.AddHost("a", opts)
+		b := n.AddHost("b", opts)
+		p := sim.Props{Delay: time.Millisecond}
+		n.MustConnect(a, b, sim.LinkConfig{
+			AddrA: prefixA, AddrB: prefixB,
+			MoreA: []netip.Prefix{netip.MustParsePrefix("2001:db8::a/64")},
+			MoreB: []netip.Prefix{netip.MustParsePrefix("2001:db8::b/64")},
+			AB:    p, BA: p,
+		})
+		st, err := sim.StartUDPStream(a, b, sim.UDPFlowConfig{Port: 9, To: b.AddrOf(tcpip.IPv6ProtocolNumber), Count: 60, Interval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Run(time.Minute)
+		if got := st.Stats().Unique; got != 60 {
+			t.Fatalf("%d of 60 datagrams arrived", got)
+		}
+		return trace
+	}
+	first := run()
+	probes := 0
+	for _, e := range first {
+		// A unicast solicitation: 14 + 40 + 24 + 8 (source link
+		// address option) bytes.
+		if e.Kind == sim.EventSend && e.Size == 86 {
+			probes++
+		}
+	}
+	if probes == 0 {
+		t.Fatal("no neighbour solicitation in a minute: the test shows nothing")
+	}
+	for i := range 15 {
+		if again := run(); !slices.Equal(again, first) {
+			t.Fatalf("run %d differs from the first with the same seed (%d and %d events)", i+2, len(again), len(first))
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -104,8 +106,12 @@ func (s *Stack) CreateNICWithOptions(id tcpip.NICID, link LinkEndpoint, opts NIC
 	n.slices.New = func() any { return new([1]*buffer.Packet) }
 
 	// The network endpoints are built before the NIC is published, so that
-	// no lookup ever sees a half-built NIC.
-	for num, p := range s.networkProtocols {
+	// no lookup ever sees a half-built NIC. They are built in protocol
+	// number order, not the map's random one: each may draw from the
+	// stack's random source (a neighbour cache its ReachableTime), and a
+	// seeded source must give every run the same draws.
+	for _, num := range slices.Sorted(maps.Keys(s.networkProtocols)) {
+		p := s.networkProtocols[num]
 		ep := p.NewEndpoint(n, s)
 		n.networkEndpoints[num] = ep
 		if r, ok := ep.(LinkAddressResolver); ok && link.Capabilities()&CapabilityResolutionRequired != 0 {
