@@ -27,7 +27,15 @@
 // WritePackets stops and returns tcpip.ErrWouldBlock, releasing the
 // packets it could not queue (the writer's Stats.TxQueueFull counts them,
 // and so does the NIC): backpressure, never a silent drop, so that a
-// benchmark or test that overruns the receiver sees it.
+// benchmark or test that overruns the receiver sees it. Senders hold back
+// on it: TCP waits for its next ACK, and a UDP writer whose datagrams the
+// queue holds waits for one of them to leave.
+//
+// A queued packet stays charged to its sender (buffer.Owner: a UDP
+// endpoint's send buffer) until the delivery goroutine takes it, as a
+// device driver frees a transmitted packet, so a UDP writer faster than
+// the far end waits for room in its send buffer rather than filling the
+// queue.
 //
 // Close stops the end's goroutine and returns once it has exited.
 //

@@ -408,7 +408,7 @@ func (e *endpoint) sackSkipLocked() (int, bool) {
 
 // retransmitAtLocked resends at most limit bytes (and one MSS) from seq
 // without moving SND.NXT, with the FIN if it follows them, and returns the
-// data bytes sent.
+// data bytes sent (0 if the link refused the segment for want of room).
 func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 	if seq.LessThan(e.bufSeq) {
 		seq = e.bufSeq
@@ -424,7 +424,12 @@ func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 	if fin {
 		flags |= header.TCPFlagFIN
 	}
-	e.sendSegmentLocked(seq, e.rcvNxt, flags, off, max(n, 0), false)
+	if err := e.sendSegmentLocked(seq, e.rcvNxt, flags, off, max(n, 0), false); linkFull(err) && e.sndUna != e.sndMax {
+		// The link's queue is full: nothing went, and the
+		// retransmission waits for an ACK as new data does
+		// (transmitLocked).
+		return 0
+	}
 	e.rackOnSendLocked(seq, max(n, 0), fin, e.nowLocked())
 	e.countRetransmitLocked()
 	if e.undoArmed {

@@ -15,9 +15,16 @@
 //	any ──Close──▶ closed
 //
 // Reads and writes never block: Read returns tcpip.ErrWouldBlock when no
-// datagram is queued and the WaitQueue reports EventIn when one arrives.
-// Writes are handed to the network layer at once, so an open endpoint is
-// always writable (EventOut).
+// datagram is queued and the WaitQueue reports EventIn when the queue
+// stops being empty. Writes are handed to the network layer at once, and
+// each datagram is charged to the endpoint's send buffer
+// (SendBufferSizeOption) until the link lets go of it (buffer.Owner), as
+// Linux charges sk_wmem_alloc: Write returns tcpip.ErrWouldBlock while the
+// buffer is full, or while a link whose queue is full holds datagrams of
+// the endpoint, and EventOut follows when there is room again. A writer
+// faster than its link thus waits (gonet's UDPConn.Write blocks) rather
+// than losing datagrams; a full link that holds none of the endpoint's
+// datagrams refuses with tcpip.ErrNoBufferSpace (ENOBUFS).
 //
 // Inbound datagrams are processed to completion on the goroutine that
 // delivers them and queued in the endpoint's receive queue, bounded by
