@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ustack-go/ustack/gonet"
 	"github.com/ustack-go/ustack/link/loopback"
@@ -55,6 +56,20 @@ func TestConnsHandler(t *testing.T) {
 	}
 	if _, err := io.ReadFull(sc, make([]byte, 5)); err != nil {
 		t.Fatal(err)
+	}
+	// The server's ACK of the 5 bytes may be delayed (RFC 1122
+	// §4.2.3.2): wait for it so that the listing shows them acknowledged.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		in, err := c.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.BytesAcked == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the 5 bytes were not acknowledged in 10 s: %v", in)
+		}
 	}
 
 	srv := &Server{cfg: Config{TAP: "tap0"}, s: s, logger: slog.New(slog.DiscardHandler)}
