@@ -58,11 +58,12 @@ type endpointRecovery struct {
 
 	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
 	// response), see sack.go.
-	undoArmed  bool       // the last SACK recovery may still be undone
-	undoRxt    []seqRange // retransmissions of the episode not yet D-SACKed
-	undoDSACKs int        // retransmissions D-SACKed
-	eifel      eifelState // Eifel detection (RFC 3522), undo.go
-	frto       frtoState  // F-RTO (RFC 5682), frto.go
+	undoArmed  bool         // the last SACK recovery may still be undone
+	undoRxt    []seqRange   // retransmissions of the episode not yet D-SACKed
+	undoDSACKs int          // retransmissions D-SACKed
+	undoRxtEnd seqnum.Value // SND.MAX when the latest of undoRxt was sent
+	eifel      eifelState   // Eifel detection (RFC 3522), undo.go
+	frto       frtoState    // F-RTO (RFC 5682), frto.go
 
 	// D-SACK to report in the next ACK (RFC 2883 §4), valid if
 	// dsackPending.

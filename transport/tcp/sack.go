@@ -202,9 +202,7 @@ func (e *endpoint) sackHoleLocked(from, limit seqnum.Value) (seqnum.Value, int, 
 func (e *endpoint) sackEnterRecoveryLocked() {
 	// RFC 3708 / RFC 4015: remember the window to restore if every
 	// retransmission of this episode turns out spurious (D-SACKed).
-	e.undoSaveLocked(false)
-	e.undoArmed, e.undoDSACKs = true, 0
-	e.undoRxt = e.undoRxt[:0]
+	e.undoStartEpisodeLocked()
 	// (4.1) RecoveryPoint = HighData.
 	e.inRecovery = true
 	e.partialSeen = false
@@ -375,6 +373,38 @@ func (e *endpoint) sackDSACKLocked(s, t seqnum.Value) {
 	}
 }
 
+// undoStartEpisodeLocked starts the spurious-recovery detector's episode
+// for a SACK recovery that begins (RFC 3708 §3): the state to restore,
+// and the retransmissions to see D-SACKed.
+func (e *endpoint) undoStartEpisodeLocked() {
+	if e.undoArmed && len(e.undoRxt) > 0 && e.sndUna.LessThan(e.undoRxtEnd) {
+		// The last episode's D-SACKs may still come: its latest
+		// retransmission is not a round trip old (the ACK of what
+		// was sent before it has not arrived). Reordering that
+		// starts a spurious recovery often starts the next one
+		// before then; saving the window now would save the one
+		// the last episode reduced, and undoing both would restore
+		// only that (the reorder scenario over IPv6: ssthresh left
+		// at 28 KB, 3.45 s instead of 1.74 s for 16 MiB). The
+		// episodes are merged: the window before the first comes
+		// back once every retransmission of both is D-SACKed.
+		// Eifel (undo.go) judges one retransmission, not a merged
+		// episode: it is left out.
+		e.eifel.armed = false
+		return
+	}
+	e.undoSaveLocked(false)
+	e.undoArmed, e.undoDSACKs = true, 0
+	e.undoRxt = e.undoRxt[:0]
+}
+
+// undoNoteRxtLocked records a retransmission of [seq, seq+n) in the
+// armed episode, sent now (at SND.MAX).
+func (e *endpoint) undoNoteRxtLocked(seq seqnum.Value, n int) {
+	e.undoRxt = append(e.undoRxt, seqRange{seq, seq.Add(seqnum.Size(n))})
+	e.undoRxtEnd = e.sndMax
+}
+
 // sackMaybeUndoLocked undoes the last recovery once it is over and every
 // one of its retransmissions was D-SACKed.
 func (e *endpoint) sackMaybeUndoLocked() {
@@ -436,7 +466,7 @@ func (e *endpoint) retransmitAtLocked(seq seqnum.Value, limit int) int {
 		if len(e.undoRxt) >= sackUndoMaxRxt {
 			e.undoArmed = false
 		} else {
-			e.undoRxt = append(e.undoRxt, seqRange{seq, seq.Add(seqnum.Size(max(n, 0)))})
+			e.undoNoteRxtLocked(seq, max(n, 0))
 		}
 	}
 	e.rtt.timing = false // Karn's rule

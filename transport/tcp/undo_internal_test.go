@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/ustack-go/ustack/tcpip"
 )
 
 // RFC 9438 §4.9: undoing a spurious congestion event restores every
@@ -72,5 +74,64 @@ func TestUndoBound(t *testing.T) {
 	d.undo(0)
 	if d.Cwnd() != 5*cubicTestMSS {
 		t.Fatalf("cubic without a saved state: cwnd %d", d.Cwnd())
+	}
+}
+
+// RFC 3708 with overlapping episodes: a second recovery that starts
+// before the first one's D-SACKs are in (its latest retransmission not a
+// round trip old) joins it, so that undoing restores the window from
+// before the first; one that starts later is an episode of its own.
+func TestUndoMergesOverlappingEpisodes(t *testing.T) {
+	e := &endpoint{p: &protocol{stats: &tcpip.TCPStats{}}, sndMSS: 1000, sackOK: true,
+		now: tcpip.MonotonicTime{}.Add(time.Second)}
+	e.recoveryLocked()
+	r := NewNewReno(1000).(*newReno)
+	e.cc = r
+	r.cwnd = 20000
+	e.sndUna, e.sndMax = 0, 10000
+	// Episode 1: a retransmission of the first segment, new data, then
+	// one of the sixth.
+	e.undoStartEpisodeLocked()
+	e.inRecovery = true
+	e.cc.OnLoss(10000)
+	e.undoNoteRxtLocked(0, 1000)
+	e.sndMax = 15000
+	e.undoNoteRxtLocked(5000, 1000)
+	e.inRecovery, e.sndUna = false, 10000 // recovery point reached
+	e.cc.OnRecoveryExit(5000)
+	// Episode 2 starts before the ACK of 15000.
+	e.undoStartEpisodeLocked()
+	e.inRecovery = true
+	e.cc.OnLoss(5000)
+	e.undoNoteRxtLocked(10000, 1000)
+	e.sackDSACKLocked(0, 1000)
+	e.sackDSACKLocked(5000, 6000)
+	e.inRecovery, e.sndUna = false, 15000
+	e.cc.OnRecoveryExit(3000)
+	e.sackMaybeUndoLocked()
+	if r.ssthresh >= 1<<29 {
+		t.Fatal("undone before every retransmission was D-SACKed")
+	}
+	e.sackDSACKLocked(10000, 11000)
+	if r.ssthresh < 1<<29 || r.cwnd != 20000 {
+		t.Fatalf("after the D-SACKs: cwnd %d ssthresh %d, want 20000 and the initial ssthresh", r.cwnd, r.ssthresh)
+	}
+	if got := e.p.stats.SpuriousRecovery.Load(); got != 1 {
+		t.Fatalf("SpuriousRecovery = %d", got)
+	}
+	// Episode 3, then 4 after the ACK of everything episode 3 sent
+	// before its retransmission: separate.
+	e.undoStartEpisodeLocked()
+	e.inRecovery = true
+	e.cc.OnLoss(5000)
+	e.undoNoteRxtLocked(15000, 1000)
+	e.inRecovery, e.sndUna = false, 15000
+	e.cc.OnRecoveryExit(3000)
+	reduced := r.ssthresh
+	e.sndMax = 20000
+	e.sndUna = 16000 // the ACK of SND.MAX at the retransmission (15000) is in
+	e.undoStartEpisodeLocked()
+	if r.undoSsthresh != reduced {
+		t.Fatalf("episode 4 saved ssthresh %d, want its own start's %d", r.undoSsthresh, reduced)
 	}
 }
