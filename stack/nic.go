@@ -430,6 +430,11 @@ func (n *nic) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *buffe
 		proto = pkt.NetworkProtocol
 	}
 	pkt.NetworkProtocol = proto
+	// A link with receive checksum offload carries packets whose sender
+	// may have left the transport checksum to a transmit offload: should
+	// the packet be forwarded, the network layer fills it in before it
+	// leaves by a link that would not (FillTransportChecksum).
+	pkt.ChecksumPending = n.link.Capabilities()&CapabilityRXChecksumOffload != 0
 
 	// Packet endpoints see every frame, before any filtering by address.
 	n.packetEPs.deliver(n.id, proto, pkt)
