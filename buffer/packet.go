@@ -108,6 +108,15 @@ type Packet struct {
 	// was not coalesced. TCP counts them for its delayed ACKs.
 	Segments int
 
+	// ChecksumPending says the TCP or UDP checksum of the packet may
+	// never have been filled in: it arrived on a link that reports
+	// receive checksum offload (whose sender relied on transmit offload),
+	// or it was built by a transport for a link with transmit offload.
+	// The network layer computes it before the packet leaves where
+	// nothing would (a link without transmit offload, or fragmentation),
+	// as Linux does for CHECKSUM_PARTIAL (skb_checksum_help).
+	ChecksumPending bool
+
 	hdr          *chunk // header area; nil until the packet has one
 	hStart, hEnd int    // the headers are hdr.data[hStart:hEnd]
 	layers       [numLayers]struct{ off, n int }
@@ -183,6 +192,7 @@ func (p *Packet) Clone() *Packet {
 	q.hStart, q.hEnd, q.layers = p.hStart, p.hEnd, p.layers
 	q.NetworkProtocol, q.TransportProtocol = p.NetworkProtocol, p.TransportProtocol
 	q.Type, q.NIC, q.Segments = p.Type, p.NIC, p.Segments
+	q.ChecksumPending = p.ChecksumPending
 	q.LinkSource, q.LinkDestination = p.LinkSource, p.LinkDestination
 	q.Payload = p.Payload.Clone()
 	return q
@@ -389,6 +399,7 @@ func (p *Packet) ToInbound() {
 	p.layers = [numLayers]struct{ off, n int }{}
 	p.NetworkProtocol, p.TransportProtocol = 0, 0
 	p.Type, p.NIC, p.Segments = 0, 0, 0
+	p.ChecksumPending = false
 	p.LinkSource, p.LinkDestination = tcpip.LinkAddress{}, tcpip.LinkAddress{}
 }
 

@@ -498,6 +498,7 @@ type port struct {
 	link   *Link
 	out    *direction // frames written here travel this way
 	addr   tcpip.LinkAddress
+	caps   stack.LinkCapabilities // checksum offload (LinkConfig.ChecksumOffload)
 	gate   linkutil.DispatchGate
 	closed bool
 }
@@ -514,9 +515,10 @@ func (p *port) MaxHeaderLength() int { return 0 }
 // LinkAddress implements stack.LinkEndpoint.
 func (p *port) LinkAddress() tcpip.LinkAddress { return p.addr }
 
-// Capabilities implements stack.LinkEndpoint: none, so that checksums are
-// computed and verified and corruption is caught.
-func (p *port) Capabilities() stack.LinkCapabilities { return 0 }
+// Capabilities implements stack.LinkEndpoint: none unless the link was
+// made with LinkConfig.ChecksumOffload, so that checksums are computed and
+// verified and corruption is caught.
+func (p *port) Capabilities() stack.LinkCapabilities { return p.caps }
 
 // Attach implements stack.LinkEndpoint.
 func (p *port) Attach(d stack.NetworkDispatcher) { p.gate.Attach(d) }

@@ -411,6 +411,12 @@ type LinkConfig struct {
 	// link/sniffer under the Ethernet framing. Open it with tshark or
 	// Wireshark to see a failing seed's run.
 	CaptureA, CaptureB io.Writer
+	// ChecksumOffload makes both NICs report receive and transmit
+	// checksum offload, as a link/pipe does by default: the stacks then
+	// neither compute nor verify TCP and UDP checksums on the link, and a
+	// host forwarding from it to a link without offload must fill them
+	// in. Corruption (Props.Corrupt) then goes undetected.
+	ChecksumOffload bool
 }
 
 // Connect makes a point-to-point Ethernet link between a new NIC on a and
@@ -435,6 +441,10 @@ func (n *Network) Connect(a, b *Host, cfg LinkConfig) (*Link, error) {
 	}
 	pa := &port{link: l, addr: mac(0x0a)}
 	pb := &port{link: l, addr: mac(0x0b)}
+	if cfg.ChecksumOffload {
+		pa.caps = stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload
+		pb.caps = pa.caps
+	}
 	l.ends = [2]*port{pa, pb}
 	l.dirs = [2]*direction{
 		newDirection(l, AToB, pb, n.seed, cfg.AB),

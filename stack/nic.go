@@ -395,9 +395,13 @@ func (n *nic) Addresses(proto tcpip.NetworkProtocolNumber) []AddressInfo {
 
 // DeliverNetworkPackets implements BatchDispatcher: it coalesces the batch
 // (GRO, see gro.go) when the stack allows it and the link verifies
-// checksums, and delivers what is left in order.
+// checksums, and delivers what is left in order. A stack forwarding IPv4
+// does not coalesce: a coalesced segment it forwarded would exceed the next
+// link's MTU with Don't Fragment set and be refused (Linux splits such
+// packets again on egress, GSO, which ustack does not do for forwarded
+// packets).
 func (n *nic) DeliverNetworkPackets(pkts []*buffer.Packet) {
-	if len(pkts) > 1 && !n.stack.noGRO && n.link.Capabilities()&CapabilityRXChecksumOffload != 0 {
+	if len(pkts) > 1 && !n.stack.noGRO && n.link.Capabilities()&CapabilityRXChecksumOffload != 0 && !n.stack.Forwarding(tcpip.IPv4ProtocolNumber) {
 		pkts, _ = groCoalesce(pkts)
 	}
 	for _, p := range pkts {
@@ -430,6 +434,11 @@ func (n *nic) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *buffe
 		proto = pkt.NetworkProtocol
 	}
 	pkt.NetworkProtocol = proto
+	// A link with receive checksum offload carries packets whose sender
+	// may have left the transport checksum to a transmit offload: should
+	// the packet be forwarded, the network layer fills it in before it
+	// leaves by a link that would not (FillTransportChecksum).
+	pkt.ChecksumPending = n.link.Capabilities()&CapabilityRXChecksumOffload != 0
 
 	// Packet endpoints see every frame, before any filtering by address.
 	n.packetEPs.deliver(n.id, proto, pkt)

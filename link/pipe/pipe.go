@@ -47,9 +47,12 @@
 // and UDP neither compute their checksums on output nor verify them on
 // input (the IPv4 header checksum is still computed and verified). Packets
 // captured by a sniffer on an end then carry transport checksums that were
-// never filled in, as tcpdump shows on a veth ("incorrect cksum"), and a
-// stack that forwards them to a link without offload sends them so.
-// Config.NoChecksumOffload gives every packet its checksums.
+// never filled in, as tcpdump shows on a veth ("incorrect cksum"), unless
+// the sniffer fills them in its copy (sniffer.Options.FillChecksums). A
+// stack that forwards such packets to a link without offload, or fragments
+// them, computes the checksums first (buffer.Packet.ChecksumPending), as
+// Linux completes CHECKSUM_PARTIAL packets. Config.NoChecksumOffload gives
+// every packet its checksums.
 package pipe
 
 import (

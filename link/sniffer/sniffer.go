@@ -40,6 +40,17 @@
 // (Close flushes a writer that has a Flush method). The first write error
 // stops the capture for good (Err reports it, Stats counts it and the
 // frames not captured after it); it never affects the traffic.
+//
+// # Checksum offload
+//
+// On a link that reports checksum offload (link/pipe by default), the
+// stacks leave TCP and UDP checksums to the link, which has none to
+// compute: the frames are captured with those fields unfilled (usually
+// zero), and tshark or Wireshark, if told to validate checksums, flag them,
+// as tcpdump does on a Linux veth or on the sending side of a NIC with
+// offload. Options.FillChecksums computes them in the captured copy, for
+// frames captured whole (not cut by Snaplen) and not fragments; the frames
+// on the link stay as they are.
 package sniffer
 
 import (
@@ -95,6 +106,11 @@ type Options struct {
 	// LogLevel is the level of those records (slog.LevelInfo by
 	// default, the zero value).
 	LogLevel slog.Level
+	// FillChecksums, on a link with checksum offload (see the package
+	// doc), computes the TCP and UDP checksums in the copy of each frame
+	// that is captured and logged, so that readers do not flag them. The
+	// traffic is untouched; it costs a checksum pass per frame captured.
+	FillChecksums bool
 }
 
 // Stats counts what a sniffer recorded.
@@ -128,6 +144,8 @@ type Endpoint struct {
 	linkType LinkType
 	logger   *slog.Logger
 	level    slog.Level
+	// fill is whether record fills in offloaded checksums; immutable.
+	fill bool
 	// hasWriter is whether New was given a writer; immutable.
 	hasWriter bool
 	gate      linkutil.DispatchGate
@@ -161,6 +179,7 @@ func New(inner stack.LinkEndpoint, w io.Writer, opts Options) *Endpoint {
 		level:     opts.LogLevel,
 		w:         w,
 		hasWriter: w != nil,
+		fill:      opts.FillChecksums && inner.Capabilities()&(stack.CapabilityRXChecksumOffload|stack.CapabilityTXChecksumOffload) != 0,
 	}
 	if e.clock == nil {
 		e.clock = tcpip.NewStdClock()
@@ -297,6 +316,9 @@ func (e *Endpoint) record(pkt *buffer.Packet, outbound bool) {
 			break
 		}
 		n += copy(data[n:], b)
+	}
+	if e.fill && capLen == origLen {
+		fillChecksums(e.linkType, data)
 	}
 	if e.w != nil {
 		now := e.clock.Now()

@@ -123,6 +123,9 @@ func (e *endpoint) sendAlong(r *stack.Route, pkt *buffer.Packet, mayFragment boo
 // it is larger than the link MTU. It owns pkt.
 func (e *endpoint) output(nextHop netip.Addr, linkAddr tcpip.LinkAddress, pkt *buffer.Packet, mayFragment bool) error {
 	mtu := int(e.nic.MTU())
+	if pkt.ChecksumPending && (pkt.Len() > mtu || e.nic.Capabilities()&stack.CapabilityTXChecksumOffload == 0) {
+		e.fillChecksum(pkt)
+	}
 	if pkt.Len() <= mtu {
 		return e.writeOne(nextHop, linkAddr, pkt)
 	}
@@ -136,6 +139,25 @@ func (e *endpoint) output(nextHop netip.Addr, linkAddr tcpip.LinkAddress, pkt *b
 		return tcpip.ErrMessageTooLong
 	}
 	return e.fragment(nextHop, linkAddr, pkt, mtu)
+}
+
+// fillChecksum computes the TCP or UDP checksum of a datagram whose
+// sender left it to a transmit offload (pkt.ChecksumPending) and that is
+// about to leave by a link without one, or to be fragmented (no link can
+// then compute it over the whole datagram): Linux's skb_checksum_help on
+// egress. A fragment cannot be completed, its datagram being elsewhere in
+// part; it goes as it came (RFC 1812 §5.2.6: a router forwards fragments
+// without reassembling).
+func (e *endpoint) fillChecksum(pkt *buffer.Packet) {
+	hdr := pkt.Headers()
+	if len(hdr) < header.IPv4MinimumSize {
+		return
+	}
+	h := header.IPv4(hdr)
+	if h.IsFragment() {
+		return
+	}
+	stack.FillTransportChecksum(pkt, h.HeaderLength(), h.Protocol(), h.Source(), h.Destination())
 }
 
 // writeOne hands one datagram or fragment to the NIC. It owns pkt.

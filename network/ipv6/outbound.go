@@ -125,6 +125,9 @@ func (e *endpoint) output(nextHop, dst netip.Addr, linkAddr tcpip.LinkAddress, p
 		return tcpip.ErrMessageTooLong
 	}
 	mtu := e.pathMTU(dst)
+	if pkt.ChecksumPending && (pkt.Len() > mtu || e.nic.Capabilities()&stack.CapabilityTXChecksumOffload == 0) {
+		e.fillChecksum(pkt)
+	}
 	if pkt.Len() <= mtu {
 		return e.writeOne(nextHop, linkAddr, pkt)
 	}
@@ -134,6 +137,46 @@ func (e *endpoint) output(nextHop, dst netip.Addr, linkAddr tcpip.LinkAddress, p
 		return tcpip.ErrMessageTooLong
 	}
 	return e.fragment(nextHop, linkAddr, pkt, mtu)
+}
+
+// fillChecksum computes the TCP or UDP checksum of a packet whose sender
+// left it to a transmit offload (pkt.ChecksumPending) and that is about to
+// leave by a link without one, or to be fragmented: Linux's
+// skb_checksum_help on egress. RFC 8200 §8.1 makes the UDP checksum
+// mandatory over IPv6, so an unfilled one must not reach such a link. The
+// extension headers that may precede the transport header (RFC 8200 §4.1)
+// are walked to find it; a fragment cannot be completed (its packet is
+// elsewhere in part) and goes as it came.
+func (e *endpoint) fillChecksum(pkt *buffer.Packet) {
+	hdr, ok := stack.PacketPrefix(pkt, header.IPv6MinimumSize)
+	if !ok {
+		return
+	}
+	h := header.IPv6(hdr)
+	src, dst := h.Source(), h.Destination()
+	next, off := h.NextHeader(), header.IPv6MinimumSize
+	// RFC 8200 §4.1 allows each extension header once (Destination
+	// Options twice); the bound keeps a crafted chain cheap.
+	for range 8 {
+		switch next {
+		case tcpip.IPv6HopByHopProtocolNumber, tcpip.IPv6RoutingProtocolNumber, tcpip.IPv6DestinationOptionsNumber:
+			// RFC 8200 §4.3, §4.4, §4.6: Next Header, then Hdr Ext
+			// Len in 8-octet units not counting the first 8.
+			b, ok := stack.PacketPrefix(pkt, off+2)
+			if !ok {
+				return
+			}
+			next = tcpip.TransportProtocolNumber(b[off])
+			off += (int(b[off+1]) + 1) * 8
+		case tcpip.TCPProtocolNumber, tcpip.UDPProtocolNumber:
+			stack.FillTransportChecksum(pkt, off, next, src, dst)
+			return
+		default:
+			// A Fragment header (RFC 8200 §4.5), ESP, no next header
+			// or an unknown one: nothing this host can complete.
+			return
+		}
+	}
 }
 
 // writeOne hands one packet or fragment to the NIC. It owns pkt.

@@ -136,6 +136,10 @@ func (e *endpoint) sendSegmentLocked(seq, ack seqnum.Value, flags header.TCPFlag
 			c.Add(b)
 		}
 		t.SetChecksum(t.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, n, c.Sum()))
+	} else {
+		// Left to the link; the network layer fills it in if the
+		// segment is fragmented after all.
+		pkt.ChecksumPending = true
 	}
 	pkt.TransportProtocol = ProtocolNumber
 	if flags&header.TCPFlagACK != 0 {

@@ -218,8 +218,14 @@ func (e *endpoint) send(sp *sendParams, p []byte) error {
 	// RFC 768 and RFC 1122 §4.1.3.4: the checksum is computed unless
 	// the application turned it off (IPv4 only), or the link computes
 	// it itself.
-	if !sp.noChecksum && nicCapabilities(e.s, r.NIC)&stack.CapabilityTXChecksumOffload == 0 {
-		u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
+	if !sp.noChecksum {
+		if nicCapabilities(e.s, r.NIC)&stack.CapabilityTXChecksumOffload == 0 {
+			u.SetChecksum(u.CalculateChecksumPartial(r.LocalAddress, r.RemoteAddress, header.Checksum(p, 0)))
+		} else {
+			// Left to the link; the network layer fills it in if
+			// the datagram is fragmented after all.
+			pkt.ChecksumPending = true
+		}
 	}
 	pkt.TransportProtocol = ProtocolNumber
 	// The charge is the datagram's truesize with the headers the layers
