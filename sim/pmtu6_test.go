@@ -82,18 +82,43 @@ func TestIPv6PathMTUDiscoveryTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var info tcp.InfoOption
+	getInfo := func() {
+		t.Helper()
+		if err := snd.GetSockOpt(&info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The windows just after the MSS reduction, then again once the
+	// segments too big were sent again: RFC 8201 §5.4 and RFC 4821 §4,
+	// a smaller path MTU is no sign of congestion, so neither window
+	// may shrink (SetMSS keeps their size in segments).
+	if !n.RunUntil(func() bool { getInfo(); return info.PMTUEvents > 0 }, time.Minute) {
+		t.Fatal("the sender never lowered its MSS")
+	}
+	cwnd0, ssthresh0 := info.Cwnd, info.Ssthresh
+	n.Run(200 * time.Millisecond) // several round trips of 30 ms
+	getInfo()
+	if info.Cwnd < cwnd0 || info.Ssthresh < ssthresh0 {
+		t.Errorf("after the Packet Too Big: cwnd %d → %d, ssthresh %d → %d; want neither reduced", cwnd0, info.Cwnd, ssthresh0, info.Ssthresh)
+	}
 	n.RunUntil(s.Done, time.Minute)
 	res := s.Result()
-	var info tcp.InfoOption
-	if err := snd.GetSockOpt(&info); err != nil {
-		t.Fatal(err)
-	}
+	getInfo()
 	st := &a.Stats().TCP
 	t.Logf("%v; sender's MSS %d; largest frame to c %d bytes; %d Packet Too Big received; %d retransmits, %d timeouts; cwnd %d, ssthresh %d, peer's window %d, %d MSS reductions",
 		res, info.SndMSS, *largest, a.Stats().ICMPv6.Received.PacketTooBig.Load(), st.Retransmits.Load(), st.Timeouts.Load(),
 		info.Cwnd, info.Ssthresh, info.SndWnd, info.PMTUEvents)
 	if !res.OK() || res.Received != size || res.SentSHA256 != res.ReceivedSHA256 {
 		t.Fatalf("transfer: %v", res)
+	}
+	for _, c := range []struct {
+		name string
+		v    *tcpip.Counter
+	}{{"fast recoveries", &st.FastRecovery}, {"SACK recoveries", &st.SACKRecovery}, {"RACK recoveries", &st.RACKRecovery}, {"timeouts", &st.Timeouts}} {
+		if got := c.v.Load(); got != 0 {
+			t.Errorf("%d %s: the Packet Too Big was taken for congestion", got, c.name)
+		}
 	}
 	wantMSS := pmtuNarrow - header.IPv6MinimumSize - header.TCPMinimumSize
 	if info.Timestamps {

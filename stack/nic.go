@@ -190,8 +190,12 @@ func (s *Stack) EnableNIC(id tcpip.NICID) error {
 	n.enabled = true
 	n.mu.Unlock()
 	n.link.Attach(n)
-	for _, ep := range n.networkEndpoints {
-		if err := ep.Enable(); err != nil {
+	// In protocol number order, as the endpoints were built: enabling
+	// one draws from the stack's random source (IPv6's DAD and MLD
+	// delays, IGMP's), so the map's order would make a seeded run
+	// differ from the next.
+	for _, num := range slices.Sorted(maps.Keys(n.networkEndpoints)) {
+		if err := n.networkEndpoints[num].Enable(); err != nil {
 			return err
 		}
 	}

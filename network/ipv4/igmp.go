@@ -2,6 +2,7 @@ package ipv4
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -134,6 +135,19 @@ func (s *igmpState) versionLocked() int {
 	}
 	s.mode = v
 	return v
+}
+
+// sortedGroupsLocked returns the groups in address order. A walk that
+// draws a random delay per group (RFC 3376 §5.1, §5.2; RFC 2236 §3) or
+// lists them in a report takes this order, not the map's, so that a
+// seeded random source gives every run the same delays and reports.
+func (s *igmpState) sortedGroupsLocked() []*igmpGroup {
+	out := make([]*igmpGroup, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *igmpGroup) int { return a.addr.Compare(b.addr) })
+	return out
 }
 
 // armLocked arms t to call fire (with mu held, collecting messages) after
@@ -335,7 +349,7 @@ func (s *igmpState) enable() {
 	}
 	s.enabled = true
 	var out []igmpOut
-	for _, g := range s.groups {
+	for _, g := range s.sortedGroupsLocked() {
 		if g.joins > 0 {
 			out = append(out, s.stateChangeLocked(g)...)
 		}
@@ -470,7 +484,7 @@ func (s *igmpState) handleQuery(version int, group netip.Addr, maxResp time.Dura
 	if v < 3 {
 		// RFC 2236 §3: a report for each group queried after a random
 		// delay, unless one is due sooner than Max Response Time.
-		for _, g := range s.groups {
+		for _, g := range s.sortedGroupsLocked() {
 			if g.joins == 0 || g.addr == ipv4AllSystems || (!group.IsUnspecified() && g.addr != group) {
 				continue
 			}
@@ -531,7 +545,7 @@ func (s *igmpState) generalResponseLocked() []igmpOut {
 		return nil
 	}
 	var recs []igmpRecord
-	for _, g := range s.groups {
+	for _, g := range s.sortedGroupsLocked() {
 		if g.joins > 0 && g.addr != ipv4AllSystems {
 			recs = append(recs, igmpRecord{header.IGMPv3ModeIsExclude, g.addr})
 		}

@@ -3,6 +3,7 @@ package ipv6
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,9 +199,16 @@ func (e *endpoint) restartDAD() {
 	var list []pending
 	for a, d := range e.ndp.dad {
 		if d.timer == nil {
-			d.left = max(int(e.ndp.cfg.DupAddrDetectTransmits), 1)
-			list = append(list, pending{a, d, e.randDuration(e.ndp.cfg.MaxRtrSolicitationDelay)})
+			list = append(list, pending{a: a, d: d})
 		}
+	}
+	// RFC 4862 §5.4.2: each address waits a random delay; drawn in
+	// address order, not the map's, so that a seeded random source
+	// gives every run the same delays.
+	slices.SortFunc(list, func(x, y pending) int { return x.a.Compare(y.a) })
+	for i := range list {
+		list[i].d.left = max(int(e.ndp.cfg.DupAddrDetectTransmits), 1)
+		list[i].delay = e.randDuration(e.ndp.cfg.MaxRtrSolicitationDelay)
 	}
 	e.ndp.mu.Unlock()
 	for _, p := range list {

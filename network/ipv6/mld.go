@@ -2,6 +2,7 @@ package ipv6
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,14 +81,18 @@ func (e *endpoint) mldV1Locked() bool {
 	return e.p.mld.Load().V1Only || e.p.s.Clock().NowMonotonic().Before(e.mld.v1Until)
 }
 
-// groupsSnapshot returns the groups the NIC is a member of.
+// groupsSnapshot returns the groups the NIC is a member of, in address
+// order: callers draw a random delay per group from the stack's source
+// (RFC 3810 §6.1, §6.2), and a seeded source must give each group the
+// same draw in every run, which the map's order would not.
 func (e *endpoint) groupsSnapshot() []netip.Addr {
 	e.groups.mu.Lock()
-	defer e.groups.mu.Unlock()
 	out := make([]netip.Addr, 0, len(e.groups.members))
 	for g := range e.groups.members {
 		out = append(out, netip.AddrFrom16(g))
 	}
+	e.groups.mu.Unlock()
+	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
 

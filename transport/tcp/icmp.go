@@ -10,7 +10,8 @@ import (
 // number seq (valid if ok). RFC 5927 §4.1: the quoted sequence number must
 // lie in SND.UNA..SND.NXT, or the message is ignored. Packet too big
 // lowers the MSS and retransmits (RFC 1191 §6.5, never below 536 over IPv4
-// as RFC 9293 §3.7.1 / RFC 1122 allow). Hard errors (port or protocol
+// as RFC 9293 §3.7.1 / RFC 1122 allow) without a congestion response
+// (RFC 8201 §5.4). Hard errors (port or protocol
 // unreachable) abort a connection in SYN-SENT (ECONNREFUSED); other
 // errors are soft (RFC 1122 §4.2.3.9): recorded, reported if the
 // connection times out.
@@ -52,6 +53,13 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 		e.setSndMSSLocked(mss)
 		e.intro.pmtuEvents++
 		// RFC 1191 §6.5: retransmit what was sent with the old size.
+		// RFC 8201 §5.4 and RFC 4821 §4: the loss is due to the
+		// path's MTU, not congestion, so no window is reduced: the
+		// too-big segments are marked lost here, which keeps RACK
+		// from counting them as losses that start fast recovery
+		// (rackOnPMTULocked), and go again with the new size in
+		// the go-back-N below, cwnd and ssthresh untouched.
+		e.rackOnPMTULocked(e.sndMSS)
 		e.sndNxt = e.sndUna
 		e.rtt.timing = false
 		e.sendDataLocked()

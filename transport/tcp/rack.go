@@ -571,6 +571,28 @@ func (e *endpoint) rackOnRTOLocked() {
 	e.rack.tlpActive = false
 }
 
+// rackOnPMTULocked marks lost every outstanding segment longer than mss,
+// the new MSS after a path MTU reduction: the network dropped them for
+// their size (RFC 1191 §6.5, RFC 8201 §5.4), and they are to be sent
+// again in smaller pieces. A record already marked lost is passed over
+// by RACK's detection (rackDetectLossLocked) until it is retransmitted,
+// so the segments the drop made old do not count as new losses that
+// start fast recovery (RFC 8985 §6.2 step 5): a path MTU change is not
+// congestion (RFC 4821 §4). Unlike rackOnRTOLocked, no recovery episode
+// begins.
+func (e *endpoint) rackOnPMTULocked(mss int) {
+	if !e.rackOnLocked() {
+		return
+	}
+	segs := e.rackSegsLocked()
+	for i := range segs {
+		s := &segs[i]
+		if !s.has(segDelivered) && s.len() > mss {
+			s.flags = s.flags&segEverRxt | segLost
+		}
+	}
+}
+
 // rackDeadlineLocked is the earliest of the RACK and TLP deadlines.
 func (e *endpoint) rackDeadlineLocked() tcpip.MonotonicTime {
 	if e.endpointRecovery == nil {
