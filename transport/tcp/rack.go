@@ -381,9 +381,11 @@ func (e *endpoint) rackOnAckLocked(g *segment, now tcpip.MonotonicTime) {
 	if e.prr.pending && r.newLost > 0 {
 		e.prr.safe = false
 	}
-	if len(e.sacked) > 0 {
+	if len(e.sacked) > 0 && !e.tlpRecoveryProbeLocked() {
 		// RFC 8985 §7.2: no probe while the scoreboard holds SACKed
-		// data (RACK's timer covers it).
+		// data (RACK's timer covers it), except for the stall of
+		// fast recovery that it does not cover: an ACK that tells
+		// nothing new (a window update) keeps that probe armed.
 		r.ptoAt = zeroTime
 	}
 }

@@ -472,9 +472,16 @@ func TestRACKCoarseClock(t *testing.T) {
 				e.advance(time.Millisecond)
 			}
 			// Reordering was seen above: reo_wnd (a quarter of
-			// the minimum RTT) passes after the last SACK.
-			e.advance(40 * time.Millisecond)
-			sent = append(sent, dataSent(e, b)...)
+			// the minimum RTT) passes after the last SACK. (Waited
+			// for in steps: 2·SRTT after the retransmission, the
+			// probe of a stalled recovery would send it again.)
+			for range 40 {
+				if len(sent) > 0 {
+					break
+				}
+				e.advance(time.Millisecond)
+				sent = append(sent, dataSent(e, b)...)
+			}
 			wantSent(t, "loss", sent, 0)
 			wantSent(t, "repaired", ackSACK(t, p, b, 10000))
 			if got := counter(e.a, "TCP.Timeouts"); got != 0 {
@@ -524,6 +531,44 @@ func TestRACKDSACKGrowsWindow(t *testing.T) {
 	late("5 ms window", true)
 	late("10 ms window", false)
 	if got := counter(e.a, "TCP.Retransmits"); got != 1 {
+		t.Fatalf("%d retransmissions", got)
+	}
+}
+
+// A stall in fast recovery that only a probe ends (RFC 8985 §7.2, see
+// tlpRecoveryProbeLocked): ten segments, the 1st lost; the receiver
+// (as Linux does for a batch that arrives at once) SACKs the other nine
+// in one ACK; recovery retransmits the 1st, and the pipe leaves no room
+// for more. The one ACK of the retransmission is lost. RACK has no
+// segment sent after the retransmission to judge it by, so without a
+// probe nothing is sent until the RTO; the probe retransmits it 2·SRTT
+// after it left, and its ACK ends recovery without a timeout.
+func TestTLPStallInRecovery(t *testing.T) {
+	e, p, ep := toEstablishedSACK(t)
+	warmRTT(t, e, p, ep, 30, 20*time.Millisecond)
+	in := info(t, ep)
+	pto := 2 * in.RTT
+	if pto+2*time.Millisecond >= in.RTO {
+		t.Fatalf("PTO %v not below RTO %v", pto, in.RTO)
+	}
+	b := sendSegments(t, p, ep, 10)
+	e.advance(20 * time.Millisecond)
+	wantSent(t, "SACK 2-10", ackSACK(t, p, b, 0, 1000, 10000), 0)
+	// The ACK of the retransmission is lost.
+	e.advance(pto - time.Millisecond)
+	wantSent(t, "before PTO", dataSent(e, b))
+	e.advance(2 * time.Millisecond)
+	wantSent(t, "PTO", dataSent(e, b), 0)
+	if got := counter(e.a, "TCP.TLPProbes"); got != 1 {
+		t.Fatalf("TLPProbes = %d", got)
+	}
+	wantSent(t, "ACK 10", ackSACK(t, p, b, 10000))
+	e.advance(in.RTO)
+	wantSent(t, "after recovery", dataSent(e, b))
+	if got := counter(e.a, "TCP.Timeouts"); got != 0 {
+		t.Fatalf("%d timeouts", got)
+	}
+	if got := counter(e.a, "TCP.Retransmits"); got != 2 {
 		t.Fatalf("%d retransmissions", got)
 	}
 }

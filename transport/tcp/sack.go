@@ -256,6 +256,11 @@ func (e *endpoint) sackRecoverySendLocked() {
 			break
 		}
 	}
+	if e.rackOnLocked() {
+		// RFC 8985 §7.2: the probe timer, for the stall that RACK's
+		// timer does not cover (tlpRecoveryProbeLocked).
+		e.tlpScheduleLocked(e.nowLocked())
+	}
 }
 
 // sackNextSegLocked is RFC 6675 §4 NextSeg() followed by the

@@ -17,8 +17,11 @@ func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
 		return
 	}
 	r := &e.rack
-	if e.sndUna == e.sndMax || e.persist || r.tlpActive || len(e.sacked) > 0 ||
-		e.inRecovery || e.rackInRecoveryLocked() || e.retries > 0 {
+	if e.sndUna == e.sndMax || e.persist || r.tlpActive || e.retries > 0 {
+		r.ptoAt = zeroTime
+		return
+	}
+	if (len(e.sacked) > 0 || e.inRecovery || e.rackInRecoveryLocked()) && !e.tlpRecoveryProbeLocked() {
 		r.ptoAt = zeroTime
 		return
 	}
@@ -34,7 +37,10 @@ func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
 		// ACK when a single segment is in flight (its ACK may be
 		// delayed).
 		pto = 2 * e.rtt.srtt
-		if int(e.sndUna.Size(e.sndMax)) <= e.sndMSS {
+		// RFC 5681 §4.2: a receiver holding out-of-order data
+		// acknowledges at once, so in fast recovery no delayed ACK
+		// is waited for.
+		if int(e.sndUna.Size(e.sndMax)) <= e.sndMSS && !e.inRecovery {
 			pto += tlpWCDelAckT
 		}
 	}
@@ -54,7 +60,10 @@ func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
 // segment if there is one and the peer's window admits it, else the
 // highest segment sent again. The RTO is then re-armed.
 func (e *endpoint) tlpFireLocked(now tcpip.MonotonicTime) {
-	if !e.rackOnLocked() || e.sndUna == e.sndMax || e.inRecovery {
+	if !e.rackOnLocked() || e.sndUna == e.sndMax {
+		return
+	}
+	if e.inRecovery && !e.tlpRecoveryProbeLocked() {
 		return
 	}
 	switch e.state {
@@ -70,15 +79,36 @@ func (e *endpoint) tlpFireLocked(now tcpip.MonotonicTime) {
 		if len(segs) == 0 {
 			return
 		}
-		s := segs[len(segs)-1]
+		k := len(segs) - 1
+		if segs[k].has(segDelivered) && e.inRecovery {
+			// In recovery the highest segment may be SACKed while
+			// a retransmission below it is the last transmission:
+			// probe with the latest sent of those not delivered.
+			k = -1
+			for i := range segs {
+				if !segs[i].has(segDelivered) && (k < 0 || rackSentAfter(segs[i].at, segs[i].end, segs[k].at, segs[k].end)) {
+					k = i
+				}
+			}
+			if k < 0 {
+				return
+			}
+		}
+		s := segs[k]
 		if s.has(segDelivered) {
 			return
 		}
-		if !e.rackRetransmitLocked(&segs[len(segs)-1]) {
+		if !e.rackRetransmitLocked(&segs[k]) {
 			return
 		}
 		r.tlpRetrans = true
 		r.tlpRxt = seqRange{s.start, s.end}
+	}
+	if e.inRecovery {
+		// The recovery already reduced the window (RFC 6675 §5
+		// (4.2)): a probe it sent repairs no loss of its own, and
+		// the episode's response of §7.4 does not apply.
+		r.tlpRetrans = false
 	}
 	e.p.stats.TLPProbes.Inc()
 	r.tlpActive, r.tlpEnd = true, e.sndMax
@@ -121,4 +151,20 @@ func (e *endpoint) tlpReduceLocked() {
 	e.p.stats.TLPRecovered.Inc()
 	e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 	e.cc.OnRecoveryExit(e.cc.Ssthresh())
+}
+
+// tlpRecoveryProbeLocked reports whether a probe may be sent in fast
+// recovery, which RFC 8985 §7.2 (c) leaves to RACK: RACK judges a
+// segment lost only once a segment sent after it is delivered (§6.2
+// step 5), so when the last transmissions of the flight (a
+// retransmission, new data) or the one ACK that acknowledges them are
+// lost, and the pipe leaves no room to send more, no ACK comes and no
+// RACK timer covers them: only the RTO would end the stall. A Linux
+// receiver acknowledges a batch of segments that arrives at once with
+// one ACK, so the loss of that one ACK stalls recovery this way. In
+// fast recovery the probe timer therefore runs too, re-armed whenever
+// recovery sends (sackRecoverySendLocked): it fires only after 2·SRTT
+// without a transmission.
+func (e *endpoint) tlpRecoveryProbeLocked() bool {
+	return e.inRecovery
 }
