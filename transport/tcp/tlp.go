@@ -11,7 +11,8 @@ import "github.com/ustack-go/ustack/tcpip"
 // tlpScheduleLocked arms the PTO (RFC 8985 §7.2) after new data was sent
 // or an ACK processed, if the connection may probe: SACK in use, no
 // SACKed data on the scoreboard, not in loss recovery, no probe of this
-// episode outstanding, data in flight.
+// episode outstanding, data in flight. In fast recovery it is armed too
+// (tlpRecoveryProbeLocked).
 func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
 	if !e.rackOnLocked() {
 		return
@@ -61,9 +62,6 @@ func (e *endpoint) tlpScheduleLocked(now tcpip.MonotonicTime) {
 // highest segment sent again. The RTO is then re-armed.
 func (e *endpoint) tlpFireLocked(now tcpip.MonotonicTime) {
 	if !e.rackOnLocked() || e.sndUna == e.sndMax {
-		return
-	}
-	if e.inRecovery && !e.tlpRecoveryProbeLocked() {
 		return
 	}
 	switch e.state {
