@@ -195,12 +195,18 @@ func TestSACKRTOSkipsSACKed(t *testing.T) {
 	wantSent(t, "SACK 3", ackSACK(t, p, b, 0, 1000, 3000))
 	// RACK's reordering timer (RFC 8985 §6.3) finds the 1st lost a
 	// round trip later and starts recovery with it; that
-	// retransmission is lost as well, and no ACK comes.
+	// retransmission is lost as well, and no ACK comes. 2·SRTT after
+	// it (the handshake's short RTT) the probe of the stalled recovery
+	// (tlp.go) sends the last segment again; it is lost too.
 	e.advance(5 * time.Millisecond)
-	segs := p.expect(1)
+	segs := p.expect(2)
 	check(t, segs[0], ACK, b, p.nxt)
+	check(t, segs[1], ACK, b.Add(9000), p.nxt)
 	if got := counter(e.a, "TCP.RACKRecovery"); got != 1 {
 		t.Fatalf("RACKRecovery = %d", got)
+	}
+	if got := counter(e.a, "TCP.TLPProbes"); got != 1 {
+		t.Fatalf("TLPProbes = %d", got)
 	}
 	e.advance(time.Duration(info(t, ep).RTO))
 	segs = p.expect(1)
