@@ -132,9 +132,20 @@ type oooSeg struct {
 	data buffer.Buffer
 }
 
-// maxBacklog bounds the segments queued for an endpoint whose lock is
-// busy; more are dropped (and counted) as a full receive buffer would.
-const maxBacklog = 1024
+// The backlog of an endpoint whose lock is busy is bounded by bytes, as
+// Linux's tcp_add_backlog bounds it by sk_rcvbuf + sk_sndbuf: a bulk
+// receiver whose reader holds the lock for a moment must not lose a
+// window's worth of segments (RFC 9293 §3.8.6: the receive window is a
+// promise to accept that much data). Each queued segment is charged the
+// memory its packet holds plus backlogSegOverhead, so a flood of tiny
+// segments meets the byte bound long before it could exhaust memory;
+// maxBacklogSegs is a hard cap on the count as a further safety net.
+// Segments beyond either bound are dropped and counted as a full receive
+// buffer would.
+const (
+	backlogSegOverhead = 256
+	maxBacklogSegs     = 1 << 16
+)
 
 // endpoint is a TCP endpoint: a listener or a connection. It implements
 // tcpip.Endpoint for its user and stack.TransportEndpoint for the
@@ -158,9 +169,15 @@ type endpoint struct {
 	// selection to read without mu.
 	isListener atomic.Bool
 
-	bmu     sync.Mutex
-	backlog []segment // guarded by bmu: segments waiting for mu
-	spare   []segment // guarded by bmu: the drained backlog, reused
+	bmu          sync.Mutex
+	backlog      []segment // guarded by bmu: segments waiting for mu
+	spare        []segment // guarded by bmu: the drained backlog, reused
+	backlogBytes int       // guarded by bmu: the charge of backlog
+	// backlogLimit (guarded by bmu) is the byte bound on the backlog,
+	// rcvBufSize + sndBufSize as of the last time mu's holder published
+	// it (on taking mu for a user call and on each drain); zero until
+	// then, meaning the default buffer sizes.
+	backlogLimit int
 
 	mu       sync.Mutex
 	state    State
@@ -329,8 +346,14 @@ func (e *endpoint) WaitQueue() *tcpip.WaitQueue { return &e.waitQueue }
 // Stats implements tcpip.Endpoint.
 func (e *endpoint) Stats() *tcpip.EndpointStats { return &e.stats }
 
-// lock takes mu for a user call.
-func (e *endpoint) lock() { e.mu.Lock() }
+// lock takes mu for a user call and publishes the backlog's byte bound
+// for the segments that will queue while the call holds mu.
+func (e *endpoint) lock() {
+	e.mu.Lock()
+	e.bmu.Lock()
+	e.backlogLimit = e.rcvBufSize + e.sndBufSize
+	e.bmu.Unlock()
+}
 
 // unlock processes the backlog, releases mu and then notifies the events
 // the locked section raised and re-delivers redirected segments
@@ -368,16 +391,20 @@ func (e *endpoint) unlock() {
 	}
 }
 
-// drainBacklogLocked processes the segments queued while mu was held.
+// drainBacklogLocked processes the segments queued while mu was held,
+// and publishes the backlog's byte bound from the buffer sizes as they
+// are now (autotuning grows rcvBufSize while the connection runs).
 func (e *endpoint) drainBacklogLocked() {
 	for {
 		e.bmu.Lock()
+		e.backlogLimit = e.rcvBufSize + e.sndBufSize
 		q := e.backlog
 		if len(q) == 0 {
 			e.bmu.Unlock()
 			return
 		}
 		e.backlog, e.spare = e.spare[:0], nil
+		e.backlogBytes = 0
 		e.bmu.Unlock()
 		for i := range q {
 			e.handleSegmentLocked(&q[i])
@@ -428,8 +455,16 @@ func (e *endpoint) deliver(g segment) {
 		e.unlock()
 		return
 	}
+	charge := backlogCharge(&g)
 	e.bmu.Lock()
-	if len(e.backlog) >= maxBacklog {
+	limit := e.backlogLimit
+	if limit == 0 {
+		limit = DefaultReceiveBufferSize + DefaultSendBufferSize
+	}
+	// Linux's tcp_add_backlog: the first segment is always taken (the
+	// bound is on what is already queued), then charges up to the
+	// buffers' sizes.
+	if len(e.backlog) >= maxBacklogSegs || (len(e.backlog) > 0 && e.backlogBytes+charge > limit) {
 		e.bmu.Unlock()
 		e.p.stats.ReceiveBufferDrops.Inc()
 		e.stats.ReceiveBufferErrors.Inc()
@@ -437,12 +472,24 @@ func (e *endpoint) deliver(g segment) {
 		return
 	}
 	e.backlog = append(e.backlog, g)
+	e.backlogBytes += charge
 	e.bmu.Unlock()
 	if !e.mu.TryLock() {
 		// The holder processes it before it unlocks (see unlock).
 		return
 	}
 	e.unlock()
+}
+
+// backlogCharge is what a segment queued in the backlog counts against
+// its byte bound: the memory its packet holds (Linux's truesize) plus a
+// fixed overhead for the segment itself.
+func backlogCharge(g *segment) int {
+	n := backlogSegOverhead
+	if g.pkt != nil {
+		n += g.pkt.Payload.Size() + g.pkt.HeaderLen()
+	}
+	return n
 }
 
 // redeliver hands a segment that an endpoint gave up (a SYN reusing a

@@ -1,0 +1,126 @@
+package tcp
+
+import (
+	"testing"
+
+	"github.com/ustack-go/ustack/buffer"
+	"github.com/ustack-go/ustack/network/ipv4"
+	"github.com/ustack-go/ustack/stack"
+	"github.com/ustack-go/ustack/tcpip"
+	"github.com/ustack-go/ustack/transport/internal/testnet"
+)
+
+// newBacklogEndpoint returns an unconnected endpoint whose backlog the
+// tests fill directly, with the given receive buffer size.
+func newBacklogEndpoint(t *testing.T, rcvBuf int) *endpoint {
+	t.Helper()
+	clock := tcpip.NewManualClock()
+	hub := testnet.NewHub(clock)
+	t.Cleanup(hub.Close)
+	s := hub.NewStack(t, testnet.Options{
+		Networks:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		Transports: []stack.TransportProtocolFactory{NewProtocol},
+	})
+	ep, err := s.NewEndpoint(ProtocolNumber, tcpip.IPv4ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ep.Close)
+	e := ep.(*endpoint)
+	e.mu.Lock()
+	e.rcvBufSize = rcvBuf
+	e.mu.Unlock()
+	return e
+}
+
+// discardBacklog frees the queued segments without processing them (the
+// endpoint has no connection for them) and releases mu.
+func discardBacklog(e *endpoint) {
+	e.bmu.Lock()
+	for i := range e.backlog {
+		e.backlog[i].release()
+	}
+	e.backlog, e.backlogBytes = nil, 0
+	e.bmu.Unlock()
+	e.mu.Unlock()
+}
+
+// TestBacklogByteBound holds the endpoint's lock, as a reader copying
+// out data does, while a burst of full-sized segments arrives: a burst of
+// more than the old fixed bound of 1024 segments fits within
+// rcvBufSize + sndBufSize and is queued whole; what goes beyond the byte
+// bound is dropped and counted as a full receive buffer.
+func TestBacklogByteBound(t *testing.T) {
+	e := newBacklogEndpoint(t, 4<<20)
+	payload := make([]byte, 1448)
+	mk := func() segment { return segment{pkt: buffer.NewPacketFromBytes(0, payload), dataLen: len(payload)} }
+	probe := mk()
+	charge := backlogCharge(&probe)
+	probe.release()
+	if charge < len(payload)+backlogSegOverhead {
+		t.Fatalf("charge %d below payload %d + overhead %d", charge, len(payload), backlogSegOverhead)
+	}
+
+	e.lock()
+	limit := e.rcvBufSize + e.sndBufSize
+	fit := limit / charge
+	if fit <= 1024 {
+		t.Fatalf("test setup: only %d segments fit in %d bytes", fit, limit)
+	}
+	drops0 := e.p.stats.ReceiveBufferDrops.Load()
+	errs0 := e.stats.ReceiveBufferErrors.Load()
+	for range fit {
+		e.deliver(mk())
+	}
+	e.bmu.Lock()
+	queued, bytes := len(e.backlog), e.backlogBytes
+	e.bmu.Unlock()
+	if queued != fit || bytes > limit {
+		t.Errorf("within the bound: queued %d segments (%d bytes), want %d (at most %d bytes)", queued, bytes, fit, limit)
+	}
+	if d := e.p.stats.ReceiveBufferDrops.Load() - drops0; d != 0 {
+		t.Errorf("within the bound: %d drops, want 0", d)
+	}
+	const extra = 10
+	for range extra {
+		e.deliver(mk())
+	}
+	e.bmu.Lock()
+	queued = len(e.backlog)
+	e.bmu.Unlock()
+	if queued != fit {
+		t.Errorf("beyond the bound: queued %d, want %d", queued, fit)
+	}
+	if d := e.p.stats.ReceiveBufferDrops.Load() - drops0; d != extra {
+		t.Errorf("beyond the bound: ReceiveBufferDrops +%d, want +%d", d, extra)
+	}
+	if d := e.stats.ReceiveBufferErrors.Load() - errs0; d != extra {
+		t.Errorf("beyond the bound: ReceiveBufferErrors +%d, want +%d", d, extra)
+	}
+	discardBacklog(e)
+}
+
+// TestBacklogSegmentCap checks the safety net: empty segments, each
+// charged only the fixed overhead, stop at maxBacklogSegs even when the
+// byte bound would admit more.
+func TestBacklogSegmentCap(t *testing.T) {
+	e := newBacklogEndpoint(t, 64<<20)
+	e.lock()
+	if (e.rcvBufSize+e.sndBufSize)/backlogSegOverhead <= maxBacklogSegs {
+		t.Fatal("test setup: the byte bound would stop empty segments first")
+	}
+	drops0 := e.p.stats.ReceiveBufferDrops.Load()
+	for range maxBacklogSegs + 5 {
+		e.deliver(segment{pkt: buffer.NewPacket(0, nil)})
+	}
+	e.bmu.Lock()
+	queued := len(e.backlog)
+	e.bmu.Unlock()
+	if queued != maxBacklogSegs {
+		t.Errorf("queued %d empty segments, want %d", queued, maxBacklogSegs)
+	}
+	if d := e.p.stats.ReceiveBufferDrops.Load() - drops0; d != 5 {
+		t.Errorf("ReceiveBufferDrops +%d, want +5", d)
+	}
+	discardBacklog(e)
+}
