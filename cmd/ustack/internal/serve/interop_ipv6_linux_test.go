@@ -68,7 +68,12 @@ func TestInteropPing6(t *testing.T) {
 	t.Parallel()
 	u := start6(t, []string{"ping", "ip"})
 	for _, dst := range []string{u.addr6.String(), u.linkLocal.String() + "%" + u.ifname} {
-		out := u.ns.Run(t, "ping", "-6", "-c", "3", "-W", "2", dst)
+		// -w: ping stops once 3 replies are in or after 10 s. With -W
+		// alone it stops max(1 s, twice the largest round trip) after
+		// its last request, and a loaded machine that takes a second
+		// to get a reply through (ustack's goroutines or ping itself
+		// not scheduled) loses that reply although it was sent.
+		out := u.ns.Run(t, "ping", "-6", "-c", "3", "-w", "10", dst)
 		if n := received(t, out); n != 3 {
 			t.Errorf("ping -6 %s: %d replies of 3:\n%s", dst, n, out)
 		}
@@ -93,7 +98,7 @@ func TestInteropPing6Fragmented(t *testing.T) {
 	// 3000 data bytes over a 1500-byte MTU: the kernel fragments the
 	// request, ustack reassembles it (RFC 8200 §4.5), and ustack
 	// fragments the reply, which the kernel reassembles.
-	out := u.ns.Run(t, "ping", "-6", "-c", "2", "-W", "2", "-s", "3000", u.addr6.String())
+	out := u.ns.Run(t, "ping", "-6", "-c", "2", "-w", "10", "-s", "3000", u.addr6.String())
 	if n := received(t, out); n != 2 {
 		t.Errorf("ping -6 -s 3000: %d replies of 2:\n%s", n, out)
 	}

@@ -144,7 +144,7 @@ func radvdClient(t *testing.T, key string) {
 	}
 	// From beyond the router: ustack answers through its default route
 	// (it has no route to fd00:82::/64 otherwise).
-	out := u.ns.Run(t, "ping", "-6", "-c", "3", "-W", "2", "-I", beyond.Addr().String(), slaac.String())
+	out := u.ns.Run(t, "ping", "-6", "-c", "3", "-w", "10", "-I", beyond.Addr().String(), slaac.String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping from beyond the router: %d replies of 3:\n%s", n, out)
 	}
@@ -206,7 +206,7 @@ func TestInteropLinuxSLAACClientOfUstack(t *testing.T) {
 	waitFor(t, u, 10*time.Second, "default via "+routerLL.String(), "ip", "-6", "route", "show", "dev", u.ifname)
 	// The kernel's SLAAC address goes through DAD before it can send.
 	waitFor(t, u, 10*time.Second, kernelAddr.String(), "ip", "-6", "addr", "show", "dev", u.ifname, "-tentative")
-	out = u.ns.Run(t, "ping", "-6", "-c", "3", "-W", "2", "-I", kernelAddr.String(), own.String())
+	out = u.ns.Run(t, "ping", "-6", "-c", "3", "-w", "10", "-I", kernelAddr.String(), own.String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping from the kernel's SLAAC address: %d replies of 3:\n%s", n, out)
 	}
