@@ -226,7 +226,7 @@ func atLeast(t *testing.T, counters map[string]uint64, name string, min uint64) 
 func TestInteropPing(t *testing.T) {
 	t.Parallel()
 	u := start(t, []string{"ping"}, nil)
-	out := u.ns.Run(t, "ping", "-c", "3", "-W", "2", u.addr.String())
+	out := u.ns.Run(t, "ping", "-c", "3", "-w", "10", u.addr.String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping: %d replies of 3:\n%s", n, out)
 	}
@@ -245,7 +245,7 @@ func TestInteropPingFragmented(t *testing.T) {
 	// 3000 data bytes over a 1500-byte MTU: the kernel fragments the
 	// request, ustack reassembles it (RFC 791 §3.2), and ustack fragments
 	// the reply, which the kernel reassembles.
-	out := u.ns.Run(t, "ping", "-c", "2", "-W", "2", "-s", "3000", u.addr.String())
+	out := u.ns.Run(t, "ping", "-c", "2", "-w", "10", "-s", "3000", u.addr.String())
 	if n := received(t, out); n != 2 {
 		t.Errorf("ping -s 3000: %d replies of 2:\n%s", n, out)
 	}
@@ -263,7 +263,7 @@ func TestInteropPingBroadcast(t *testing.T) {
 	u := start(t, []string{"ping", "sysctl"}, func(cfg *serve.Config) { cfg.EchoBroadcast = true })
 	// The kernel must not answer its own broadcast: only ustack does.
 	u.ns.Run(t, "sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_broadcasts=1")
-	out := u.ns.Run(t, "ping", "-b", "-c", "3", "-W", "2", u.broadcast().String())
+	out := u.ns.Run(t, "ping", "-b", "-c", "3", "-w", "10", u.broadcast().String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping -b: %d replies of 3:\n%s", n, out)
 	}
@@ -356,7 +356,7 @@ func TestInteropNeighbor(t *testing.T) {
 	t.Parallel()
 	mac := tcpip.MustParseLinkAddress("02:75:73:74:6b:01")
 	u := start(t, []string{"ping"}, func(cfg *serve.Config) { cfg.MAC = mac })
-	u.ns.Run(t, "ping", "-c", "1", "-W", "2", u.addr.String())
+	u.ns.Run(t, "ping", "-c", "1", "-w", "10", u.addr.String())
 	out := u.ns.Run(t, "ip", "neigh", "show", "dev", u.ifname)
 	re := regexp.MustCompile(regexp.QuoteMeta(u.addr.String()) + ` lladdr ` + mac.String() + ` (REACHABLE|STALE|DELAY)`)
 	if !re.MatchString(out) {
@@ -371,8 +371,8 @@ func TestInteropPcap(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "capture.pcap")
 	u := start(t, []string{"ping", "socat", "tshark"}, func(cfg *serve.Config) { cfg.PCAP = file })
-	u.ns.Run(t, "ping", "-c", "2", "-W", "2", u.addr.String())
-	u.ns.Run(t, "ping", "-c", "1", "-W", "2", "-s", "2000", u.addr.String())
+	u.ns.Run(t, "ping", "-c", "2", "-w", "10", u.addr.String())
+	u.ns.Run(t, "ping", "-c", "1", "-w", "10", "-s", "2000", u.addr.String())
 	if out, stderr, err := u.run("captured\n", "socat", "-t", "2", "-", "UDP:"+u.addr.String()+":7"); err != nil || out != "captured\n" {
 		t.Fatalf("socat = %q, %v (%s)", out, err, stderr)
 	}

@@ -42,13 +42,13 @@ func linkPackets(t *testing.T, u *instance, dir string) uint64 {
 func TestInteropVnetHdrPing(t *testing.T) {
 	t.Parallel()
 	u := start(t, []string{"ping"}, vnetHdr)
-	out := u.ns.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "2", u.addr.String())
+	out := u.ns.Run(t, "ping", "-c", "3", "-i", "0.2", "-w", "10", u.addr.String())
 	if n := received(t, out); n != 3 {
 		t.Errorf("ping: %d replies of 3:\n%s", n, out)
 	}
 	// 3000 bytes: fragmented by the kernel, reassembled by ustack, and the
 	// reply fragmented by ustack.
-	out = u.ns.Run(t, "ping", "-c", "2", "-i", "0.2", "-s", "3000", "-W", "2", u.addr.String())
+	out = u.ns.Run(t, "ping", "-c", "2", "-i", "0.2", "-s", "3000", "-w", "10", u.addr.String())
 	if n := received(t, out); n != 2 {
 		t.Errorf("ping -s 3000: %d replies of 2:\n%s", n, out)
 	}
