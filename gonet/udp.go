@@ -300,7 +300,8 @@ func (c *UDPConn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets when writes time out, as SetReadDeadline does for
-// reads. A UDP write rarely blocks: only when the link's queue is full.
+// reads. A UDP write blocks only while its send buffer (SO_SNDBUF) is full
+// of datagrams the link has not yet let go of.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 	if err := c.checkOpen("set"); err != nil {
 		return err
