@@ -30,7 +30,7 @@ import (
 )
 
 // tcpListen listens on port of s until the test ends.
-func tcpListen(t *testing.T, s *stack.Stack, port uint16) *gonet.TCPListener {
+func tcpListen(t testing.TB, s *stack.Stack, port uint16) *gonet.TCPListener {
 	t.Helper()
 	l, err := gonet.ListenTCP(s, netip.AddrPortFrom(netip.IPv4Unspecified(), port), v4)
 	if err != nil {
@@ -42,7 +42,7 @@ func tcpListen(t *testing.T, s *stack.Stack, port uint16) *gonet.TCPListener {
 
 // tcpDial connects from s to raddr; the connection is closed when the test
 // ends.
-func tcpDial(t *testing.T, s *stack.Stack, raddr netip.AddrPort) *gonet.TCPConn {
+func tcpDial(t testing.TB, s *stack.Stack, raddr netip.AddrPort) *gonet.TCPConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -56,7 +56,7 @@ func tcpDial(t *testing.T, s *stack.Stack, raddr netip.AddrPort) *gonet.TCPConn 
 
 // tcpPair returns a connection from a to b and the server side of it,
 // accepted on port of b.
-func tcpPair(t *testing.T, a, b *stack.Stack, port uint16) (client, server *gonet.TCPConn) {
+func tcpPair(t testing.TB, a, b *stack.Stack, port uint16) (client, server *gonet.TCPConn) {
 	t.Helper()
 	l := tcpListen(t, b, port)
 	client = tcpDial(t, a, netip.AddrPortFrom(addrB, port))

@@ -55,7 +55,7 @@ func streamHosts(t *testing.T, impl streamImpl) (a, b *stack.Stack) {
 	return a, b
 }
 
-func streamHost(t *testing.T, link stack.LinkEndpoint, addr netip.Addr, transport stack.TransportProtocolFactory) *stack.Stack {
+func streamHost(t testing.TB, link stack.LinkEndpoint, addr netip.Addr, transport stack.TransportProtocolFactory) *stack.Stack {
 	t.Helper()
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
