@@ -146,6 +146,25 @@ func (b *Buffer) Merge(o *Buffer) {
 	o.forget()
 }
 
+// Compact copies b's bytes into chunks of their own size, letting go of
+// the chunks b referred to, when those are more than twice its length
+// (plus 64 bytes): a few bytes keeping a large chunk alive, as a segment
+// cut from a large receive buffer or from a sender's buffer shared by
+// an in-memory link does. It reports whether it copied. Limits that
+// charge Size call it before refusing a buffer.
+func (b *Buffer) Compact() bool {
+	if b.Size() <= 2*b.size+64 {
+		return false
+	}
+	var c Buffer
+	for p := range b.All() {
+		c.Append(p)
+	}
+	b.Release()
+	b.Merge(&c)
+	return true
+}
+
 // Take moves all of b into the returned Buffer, leaving b empty: the way to
 // hand a Buffer over by value.
 func (b *Buffer) Take() (t Buffer) {

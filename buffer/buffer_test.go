@@ -614,3 +614,37 @@ func TestAppendWhileInFlight(t *testing.T) {
 	}
 	q.Release()
 }
+
+// TestCompact: a few bytes viewing a large chunk are copied into a chunk
+// of their own size, the large chunk's share let go; a Buffer that fills
+// its chunks is left alone.
+func TestCompact(t *testing.T) {
+	var big Buffer
+	src := make([]byte, 64<<10)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	big.Append(src)
+	small := big.CloneRange(1000, 1448)
+	if small.Size() < 64<<10 {
+		t.Fatalf("setup: the view holds %d bytes of chunk, want the whole 64 KiB chunk", small.Size())
+	}
+	if !small.Compact() {
+		t.Fatal("Compact of 1448 bytes viewing a 64 KiB chunk did not copy")
+	}
+	if small.Len() != 1448 || small.Size() > 2*1448+64 || !small.EqualBytes(src[1000:2448]) {
+		t.Errorf("after Compact: Len %d, Size %d, same bytes %v; want 1448, at most %d, true", small.Len(), small.Size(), small.EqualBytes(src[1000:2448]), 2*1448+64)
+	}
+	if big.Compact() {
+		t.Error("Compact copied a Buffer that fills its chunk")
+	}
+	if !big.EqualBytes(src) {
+		t.Error("the original changed")
+	}
+	small.Release()
+	big.Release()
+	var empty Buffer
+	if empty.Compact() {
+		t.Error("Compact of an empty Buffer copied")
+	}
+}

@@ -60,6 +60,7 @@ func TestTCPTinyLinkQueue(t *testing.T) {
 		if r > tlp || st.FastRetransmits.Load() != 0 || st.RACKLost.Load() != 0 || st.Timeouts.Load() != 0 {
 			t.Errorf("%s: %d retransmissions (fast %d, TLP probes %d, RACK lost %d), %d timeouts; want none but probes",
 				name, r, st.FastRetransmits.Load(), tlp, st.RACKLost.Load(), st.Timeouts.Load())
+			t.Logf("client's counters:\n%v\nserver's counters:\n%v", a.Stats().Snapshot().NonZero(), b.Stats().Snapshot().NonZero())
 		}
 	}
 }

@@ -211,6 +211,7 @@ func (e *endpoint) rcvSpaceAdjustLocked() {
 	want += 2 * want * min(copied-space, space) / max(space, 1)
 	if want = min(want, int(e.p.rcvMax.Load())); want > e.rcvBufSize {
 		e.rcvBufSize = want
+		e.publishBacklogLimitLocked()
 	}
 }
 
@@ -233,6 +234,7 @@ func (e *endpoint) sndBufExpandLocked() {
 	want = min(want, int(e.p.sndMax.Load()))
 	if want > e.sndBufSize {
 		e.sndBufSize = want
+		e.publishBacklogLimitLocked()
 		if !e.finQueued && e.writableLocked() {
 			e.notifyLocked(tcpip.EventOut)
 		}
@@ -267,13 +269,8 @@ func (e *endpoint) oooAdmitLocked(data *buffer.Buffer) bool {
 		e.stats.ReceiveBufferErrors.Inc()
 		return false
 	}
-	if n := data.Len(); n <= oooCompactSize && data.Size() > 2*n+64 {
-		var c buffer.Buffer
-		for b := range data.All() {
-			c.Append(b)
-		}
-		data.Release()
-		data.Merge(&c)
+	if data.Len() <= oooCompactSize {
+		data.Compact()
 	}
 	return true
 }

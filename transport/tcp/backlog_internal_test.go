@@ -48,7 +48,7 @@ func discardBacklog(e *endpoint) {
 // TestBacklogByteBound holds the endpoint's lock, as a reader copying
 // out data does, while a burst of full-sized segments arrives: a burst of
 // more than the old fixed bound of 1024 segments fits within
-// rcvBufSize + sndBufSize and is queued whole; what goes beyond the byte
+// 2·rcvBufSize + sndBufSize and is queued whole; what goes beyond the byte
 // bound is dropped and counted as a full receive buffer.
 func TestBacklogByteBound(t *testing.T) {
 	e := newBacklogEndpoint(t, 4<<20)
@@ -62,7 +62,7 @@ func TestBacklogByteBound(t *testing.T) {
 	}
 
 	e.lock()
-	limit := e.rcvBufSize + e.sndBufSize
+	limit := 2*e.rcvBufSize + e.sndBufSize
 	fit := limit / charge
 	if fit <= 1024 {
 		t.Fatalf("test setup: only %d segments fit in %d bytes", fit, limit)
@@ -121,6 +121,47 @@ func TestBacklogSegmentCap(t *testing.T) {
 	}
 	if d := e.p.stats.ReceiveBufferDrops.Load() - drops0; d != 5 {
 		t.Errorf("ReceiveBufferDrops +%d, want +5", d)
+	}
+	discardBacklog(e)
+}
+
+// TestBacklogWholeWindow holds the lock while a whole receive window of
+// full-sized segments arrives, each a view of a 64 KiB chunk shared with
+// its sender (as the in-memory pipe hands over the sender's buffer),
+// charged the whole chunk: none is dropped (RFC 9293 §3.8.6, the window
+// is a promise), because each is copied into a chunk of its own size
+// before it is queued.
+func TestBacklogWholeWindow(t *testing.T) {
+	const rcvBuf = 1 << 20
+	e := newBacklogEndpoint(t, rcvBuf)
+	var big buffer.Buffer
+	big.Append(make([]byte, 4*rcvBuf))
+	const mss = 1448
+	e.lock()
+	drops0 := e.p.stats.ReceiveBufferDrops.Load()
+	n := rcvBuf / mss
+	for i := range n {
+		seg := big.CloneRange(i*mss, mss)
+		e.deliver(segment{pkt: buffer.NewPacket(0, &seg), dataLen: mss})
+	}
+	big.Release()
+	e.bmu.Lock()
+	queued, bytes, limit := len(e.backlog), e.backlogBytes, e.backlogLimitLocked()
+	shared := 0
+	for i := range e.backlog {
+		if e.backlog[i].pkt.Payload.Size() > 2*mss+64 {
+			shared++
+		}
+	}
+	e.bmu.Unlock()
+	if d := e.p.stats.ReceiveBufferDrops.Load() - drops0; d != 0 || queued != n {
+		t.Errorf("a window of %d segments: %d queued, %d dropped; want all queued", n, queued, d)
+	}
+	if bytes > limit {
+		t.Errorf("backlog charged %d bytes, beyond its bound %d", bytes, limit)
+	}
+	if shared != 0 {
+		t.Errorf("%d of %d segments still hold a share of a large chunk; want each copied out", shared, n)
 	}
 	discardBacklog(e)
 }

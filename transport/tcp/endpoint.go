@@ -133,15 +133,22 @@ type oooSeg struct {
 }
 
 // The backlog of an endpoint whose lock is busy is bounded by bytes, as
-// Linux's tcp_add_backlog bounds it by sk_rcvbuf + sk_sndbuf: a bulk
-// receiver whose reader holds the lock for a moment must not lose a
-// window's worth of segments (RFC 9293 §3.8.6: the receive window is a
-// promise to accept that much data). Each queued segment is charged the
-// memory its packet holds plus backlogSegOverhead, so a flood of tiny
-// segments meets the byte bound long before it could exhaust memory;
-// maxBacklogSegs is a hard cap on the count as a further safety net.
-// Segments beyond either bound are dropped and counted as a full receive
-// buffer would.
+// Linux's tcp_add_backlog bounds it by its buffer sizes: a bulk receiver
+// whose reader holds the lock for a moment must not lose a window's worth
+// of segments (RFC 9293 §3.8.6: the receive window is a promise to accept
+// that much data). Each queued segment is charged the memory its packet
+// holds plus backlogSegOverhead, so a flood of tiny segments meets the
+// byte bound long before it could exhaust memory; maxBacklogSegs is a
+// hard cap on the count as a further safety net. Segments beyond either
+// bound are dropped and counted as a full receive buffer would.
+//
+// The bound is 2·rcvBufSize + sndBufSize (backlogLimitFor). Our window
+// admits rcvBufSize bytes of payload, and a full-sized segment in a chunk
+// of a power-of-two size class plus the overhead is charged up to about
+// 1.7 times its payload: with the bound of Linux, whose rcvbuf is about
+// twice its window, a whole window arriving while the reader holds the
+// lock fits. A segment that keeps a much larger chunk alive is copied out
+// before it is queued (deliver).
 const (
 	backlogSegOverhead = 256
 	maxBacklogSegs     = 1 << 16
@@ -174,9 +181,10 @@ type endpoint struct {
 	spare        []segment // guarded by bmu: the drained backlog, reused
 	backlogBytes int       // guarded by bmu: the charge of backlog
 	// backlogLimit (guarded by bmu) is the byte bound on the backlog,
-	// rcvBufSize + sndBufSize as of the last time mu's holder published
-	// it (on taking mu for a user call and on each drain); zero until
-	// then, meaning the default buffer sizes.
+	// backlogLimitFor the buffer sizes as mu's holder last published
+	// them (on taking mu for a user call, on each drain and when
+	// autotuning grows a buffer); zero until then, meaning the default
+	// sizes.
 	backlogLimit int
 
 	mu       sync.Mutex
@@ -350,8 +358,18 @@ func (e *endpoint) Stats() *tcpip.EndpointStats { return &e.stats }
 // for the segments that will queue while the call holds mu.
 func (e *endpoint) lock() {
 	e.mu.Lock()
+	e.publishBacklogLimitLocked()
+}
+
+// publishBacklogLimitLocked sets the backlog's byte bound from the
+// buffer sizes as they are now. Called with mu held whenever they may
+// have grown: autotuning grows the receive buffer, and the window it
+// advertises at once, in the middle of a locked section, and the
+// segments that window admits must not meet a bound taken before it
+// (they would be dropped in the backlog and then taken as lost).
+func (e *endpoint) publishBacklogLimitLocked() {
 	e.bmu.Lock()
-	e.backlogLimit = e.rcvBufSize + e.sndBufSize
+	e.backlogLimit = backlogLimitFor(e.rcvBufSize, e.sndBufSize)
 	e.bmu.Unlock()
 }
 
@@ -397,7 +415,7 @@ func (e *endpoint) unlock() {
 func (e *endpoint) drainBacklogLocked() {
 	for {
 		e.bmu.Lock()
-		e.backlogLimit = e.rcvBufSize + e.sndBufSize
+		e.backlogLimit = backlogLimitFor(e.rcvBufSize, e.sndBufSize)
 		q := e.backlog
 		if len(q) == 0 {
 			e.bmu.Unlock()
@@ -456,15 +474,17 @@ func (e *endpoint) deliver(g segment) {
 		return
 	}
 	charge := backlogCharge(&g)
-	e.bmu.Lock()
-	limit := e.backlogLimit
-	if limit == 0 {
-		limit = DefaultReceiveBufferSize + DefaultSendBufferSize
+	if g.pkt != nil && g.pkt.Payload.Compact() {
+		// As Linux's tcp_add_backlog condenses a segment
+		// (skb_condense): a segment that keeps a much larger chunk
+		// alive (a view of a sender's buffer that an in-memory link
+		// handed over, a small frame in a large receive buffer) is
+		// charged the chunk, so its bytes are copied out first. A
+		// coalesced (GRO) segment fills its chunks and stays as it is.
+		charge = backlogCharge(&g)
 	}
-	// Linux's tcp_add_backlog: the first segment is always taken (the
-	// bound is on what is already queued), then charges up to the
-	// buffers' sizes.
-	if len(e.backlog) >= maxBacklogSegs || (len(e.backlog) > 0 && e.backlogBytes+charge > limit) {
+	e.bmu.Lock()
+	if e.backlogFullLocked(charge) {
 		e.bmu.Unlock()
 		e.p.stats.ReceiveBufferDrops.Inc()
 		e.stats.ReceiveBufferErrors.Inc()
@@ -479,6 +499,26 @@ func (e *endpoint) deliver(g segment) {
 		return
 	}
 	e.unlock()
+}
+
+// backlogLimitLocked returns the backlog's byte bound. bmu is held.
+func (e *endpoint) backlogLimitLocked() int {
+	if e.backlogLimit == 0 {
+		return backlogLimitFor(DefaultReceiveBufferSize, DefaultSendBufferSize)
+	}
+	return e.backlogLimit
+}
+
+// backlogLimitFor returns the backlog's byte bound for the given buffer
+// sizes (see the comment above backlogSegOverhead).
+func backlogLimitFor(rcvBuf, sndBuf int) int { return 2*rcvBuf + sndBuf }
+
+// backlogFullLocked reports whether a segment of the given charge finds
+// the backlog full. As Linux's tcp_add_backlog, the first segment is
+// always taken (the bound is on what is already queued), then charges up
+// to the bound. bmu is held.
+func (e *endpoint) backlogFullLocked(charge int) bool {
+	return len(e.backlog) >= maxBacklogSegs || (len(e.backlog) > 0 && e.backlogBytes+charge > e.backlogLimitLocked())
 }
 
 // backlogCharge is what a segment queued in the backlog counts against
