@@ -132,6 +132,17 @@ func (l *packetEndpointList) remove(proto tcpip.NetworkProtocolNumber, ep Packet
 	l.eps = eps
 }
 
+// endpoints returns the registered endpoints.
+func (l *packetEndpointList) endpoints() []PacketEndpoint {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	eps := make([]PacketEndpoint, 0, len(l.eps))
+	for _, e := range l.eps {
+		eps = append(eps, e.ep)
+	}
+	return eps
+}
+
 // deliver gives each matching endpoint a clone of pkt.
 func (l *packetEndpointList) deliver(id tcpip.NICID, proto tcpip.NetworkProtocolNumber, pkt *buffer.Packet) {
 	l.mu.RLock()

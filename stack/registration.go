@@ -305,6 +305,17 @@ type PacketEndpoint interface {
 	HandlePacket(nic tcpip.NICID, proto tcpip.NetworkProtocolNumber, pkt *buffer.Packet)
 }
 
+// PacketEndpointAborter is a PacketEndpoint that Stack.Close closes at
+// once, as it aborts transport and raw endpoints, so that its blocked
+// readers wake instead of waiting for frames that will never come.
+// transport/packet's endpoints are; an endpoint of the caller's own may
+// be.
+type PacketEndpointAborter interface {
+	PacketEndpoint
+	// Abort closes the endpoint at once.
+	Abort()
+}
+
 // RawFactory makes raw IP and packet endpoints. Stacks create them only
 // when Options.RawFactory is set (Linux requires CAP_NET_RAW for the same).
 type RawFactory interface {

@@ -386,6 +386,7 @@ func (s *Stack) Close() {
 	s.publishNICsLocked()
 	s.routes = nil
 	s.mu.Unlock()
+	s.abortPacketEndpoints(nics)
 	for _, n := range nics {
 		n.remove()
 	}
@@ -395,6 +396,28 @@ func (s *Stack) Close() {
 	}
 	for _, p := range s.networkProtocols {
 		p.Close()
+	}
+}
+
+// abortPacketEndpoints aborts the packet endpoints registered for every
+// NIC and for each of nics, each once, those that can be
+// (PacketEndpointAborter); it holds no lock while calling Abort, so that
+// they unregister themselves as on Close (from the lists of nics, which
+// the stack no longer holds, only the stack-wide list matters).
+func (s *Stack) abortPacketEndpoints(nics []*nic) {
+	eps := s.packetEPs.endpoints()
+	for _, n := range nics {
+		eps = append(eps, n.packetEPs.endpoints()...)
+	}
+	seen := make(map[PacketEndpoint]struct{}, len(eps))
+	for _, ep := range eps {
+		if _, ok := seen[ep]; ok {
+			continue
+		}
+		seen[ep] = struct{}{}
+		if a, ok := ep.(PacketEndpointAborter); ok {
+			a.Abort()
+		}
 	}
 }
 

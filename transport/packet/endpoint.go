@@ -158,6 +158,10 @@ func (e *endpoint) Close() {
 	e.waitQueue.Notify(tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut)
 }
 
+// Abort implements stack.PacketEndpointAborter: Stack.Close closes the
+// endpoint, waking its readers.
+func (e *endpoint) Abort() { e.Close() }
+
 // LocalAddress implements tcpip.Endpoint: the NIC and protocol bound.
 func (e *endpoint) LocalAddress() (tcpip.FullAddress, error) {
 	e.mu.Lock()

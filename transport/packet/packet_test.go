@@ -224,3 +224,35 @@ func TestPacketBindAndBuffer(t *testing.T) {
 		t.Fatalf("Connect = %v", err)
 	}
 }
+
+// Stack.Close aborts packet endpoints as it aborts sockets: an endpoint
+// bound to a NIC and one of every NIC are closed, their waiters woken with
+// a hang-up, their reads no longer "would block".
+func TestPacketAbortedByStackClose(t *testing.T) {
+	p := newPair(t)
+	every := newPacket(t, p.B, false, 0)
+	bound := newPacket(t, p.B, true, tcpip.IPv4ProtocolNumber)
+	if err := bound.Bind(tcpip.FullAddress{NIC: 1}); err != nil {
+		t.Fatalf("Bind: %v", err)
+	}
+	var waiters []tcpip.ChannelWaiter
+	for _, ep := range []tcpip.Endpoint{every, bound} {
+		w := tcpip.NewChannelWaiter()
+		ep.WaitQueue().Register(w, tcpip.EventHUp)
+		waiters = append(waiters, w)
+	}
+	p.B.Close()
+	for i, ep := range []tcpip.Endpoint{every, bound} {
+		select {
+		case <-waiters[i]:
+		default:
+			t.Errorf("endpoint %d: no hang-up notified by Stack.Close", i)
+		}
+		if r := ep.Readiness(tcpip.EventHUp); r&tcpip.EventHUp == 0 {
+			t.Errorf("endpoint %d: readiness %v after Stack.Close, want HUp", i, r)
+		}
+		if _, err := ep.Read(make([]byte, 100), tcpip.ReadOptions{}); err == nil || errors.Is(err, tcpip.ErrWouldBlock) {
+			t.Errorf("endpoint %d: Read after Stack.Close = %v, want an error other than would-block", i, err)
+		}
+	}
+}
