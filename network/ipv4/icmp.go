@@ -48,12 +48,16 @@ func (e *endpoint) handleICMP(pkt *buffer.Packet, h header.IPv4, info stack.Netw
 		e.handleEcho(pkt, h, icmp, info, opts)
 	case header.ICMPv4DstUnreachable, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
 		e.handleICMPError(pkt, icmp, info)
+	case header.ICMPv4Redirect:
+		// Not an error for transports (Linux's icmp_redirect reports
+		// none to sockets); raw endpoints see it.
+		e.handleRedirect(pkt, icmp, info)
+		e.deliverToTransport(pkt, tcpip.ICMPv4ProtocolNumber, info)
 	default:
 		// Echo replies go to ICMP echo endpoints; source quench is
-		// ignored (RFC 6633 §1); redirects are not acted on (this
-		// stack's route table is the user's); the other types are
-		// queries a host need not answer (RFC 6918 deprecates most).
-		// Raw endpoints see every one of them.
+		// ignored (RFC 6633 §1); the other types are queries a host
+		// need not answer (RFC 6918 deprecates most). Raw endpoints see
+		// every one of them.
 		e.deliverToTransport(pkt, tcpip.ICMPv4ProtocolNumber, info)
 	}
 }

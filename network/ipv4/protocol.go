@@ -111,6 +111,7 @@ type protocol struct {
 	defaultTTL         atomic.Uint32
 	igmpVersion        atomic.Int32
 	echoBroadcastReply atomic.Bool
+	acceptRedirects    atomic.Bool
 
 	frags *reassembler
 }
@@ -122,6 +123,7 @@ func NewProtocol(s *stack.Stack) stack.NetworkProtocol {
 	p.nextID.Store(uint32(s.RandUint64()))
 	p.defaultTTL.Store(DefaultTTL)
 	p.igmpVersion.Store(DefaultIGMPVersion)
+	p.acceptRedirects.Store(true)
 	p.frags = newReassembler(s.Clock(), &p.stats.IPv4)
 	return p
 }
@@ -167,6 +169,8 @@ func (p *protocol) SetOption(opt any) error {
 		p.igmpVersion.Store(int32(o))
 	case EchoBroadcastReplyOption:
 		p.echoBroadcastReply.Store(bool(o))
+	case AcceptRedirectsOption:
+		p.acceptRedirects.Store(bool(o))
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -189,6 +193,8 @@ func (p *protocol) Option(opt any) error {
 		*o = IGMPVersionOption(p.igmpVersion.Load())
 	case *EchoBroadcastReplyOption:
 		*o = EchoBroadcastReplyOption(p.echoBroadcastReply.Load())
+	case *AcceptRedirectsOption:
+		*o = AcceptRedirectsOption(p.acceptRedirects.Load())
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
