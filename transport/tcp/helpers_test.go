@@ -36,6 +36,16 @@ type dropLink struct {
 	drop func(ip []byte) bool
 	hold func(ip []byte) bool
 	held []*buffer.Packet
+	// refuse selects packets the link refuses as a full queue does
+	// (ErrWouldBlock; the link frees it and those after it, as
+	// link/pipe does).
+	refuse func(ip []byte) bool
+}
+
+func (l *dropLink) setRefuse(f func(ip []byte) bool) {
+	l.mu.Lock()
+	l.refuse = f
+	l.mu.Unlock()
 }
 
 func (l *dropLink) setHold(f func(ip []byte) bool) {
@@ -57,8 +67,23 @@ func (l *dropLink) setDrop(f func(ip []byte) bool) {
 
 func (l *dropLink) WritePackets(pkts []*buffer.Packet) (int, error) {
 	l.mu.Lock()
-	drop, hold := l.drop, l.hold
+	drop, hold, refuse := l.drop, l.hold, l.refuse
 	l.mu.Unlock()
+	if refuse != nil {
+		for i, p := range pkts {
+			if refuse(p.AppendTo(nil)) {
+				if i > 0 {
+					if _, err := l.WritePackets(pkts[:i]); err != nil {
+						return 0, err
+					}
+				}
+				for _, q := range pkts[i:] {
+					q.Release()
+				}
+				return i, tcpip.ErrWouldBlock
+			}
+		}
+	}
 	if drop == nil && hold == nil {
 		return l.LinkEndpoint.WritePackets(pkts)
 	}

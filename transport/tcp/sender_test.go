@@ -163,3 +163,28 @@ func TestQuickAckAndInfoCounters(t *testing.T) {
 	}
 	_ = e
 }
+
+// An ACK the link refuses for want of room (a full in-memory queue) is
+// not lost: it stays due and goes out when the delayed-ACK timer tries
+// again a millisecond later, instead of leaving the peer to a tail loss
+// probe or a timeout.
+func TestRefusedACKSentAgain(t *testing.T) {
+	e, p, _ := toEstablishedPassive(t)
+	refused := 0
+	e.linkA.setRefuse(func(ip []byte) bool {
+		if refused > 0 {
+			return false
+		}
+		refused++
+		return true
+	})
+	p.send(segOpts{flags: ACK, data: []byte("q")})
+	p.expect(0)
+	if refused != 1 {
+		t.Fatalf("the link saw %d refusals, want the ACK refused once", refused)
+	}
+	e.advance(time.Millisecond)
+	check(t, p.expect(1)[0], ACK, p.ack, p.nxt)
+	e.advance(time.Second)
+	p.expect(0)
+}

@@ -199,7 +199,21 @@ func (e *endpoint) segDataMaxLocked() int {
 
 // sendACKLocked sends a bare ACK.
 func (e *endpoint) sendACKLocked() {
-	e.sendSegmentLocked(e.sndNxt, e.rcvNxt, header.TCPFlagACK, 0, 0, false)
+	if err := e.sendSegmentLocked(e.sndNxt, e.rcvNxt, header.TCPFlagACK, 0, 0, false); linkFull(err) {
+		// The link refused the ACK for want of room (an in-memory link
+		// whose queue is full): nothing left, so the ACK stays due and
+		// the delayed-ACK timer tries again soon, as Linux schedules an
+		// ACK it could not build (__tcp_send_ack: inet_csk_schedule_ack
+		// and the delayed-ACK timer). Lost, it would be recovered only
+		// by the peer's TLP or RTO when it was the last one of a burst
+		// (RFC 1122 §4.2.3.2 wants the ACK sent, delayed at most 500
+		// ms).
+		e.ackPending = max(e.ackPending, 1)
+		if at := e.nowLocked().Add(ackRetryDelay); e.delackAt.IsZero() || at.Before(e.delackAt) {
+			e.delackAt = at
+		}
+		e.armLocked()
+	}
 }
 
 // finSeqLocked is the sequence number our FIN takes (after all data).

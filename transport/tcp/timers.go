@@ -11,6 +11,10 @@ import (
 // RFC 1122 §4.2.3.2 and RFC 5681 §4.2 require less than 500 ms.
 const delayedACKTimeout = 40 * time.Millisecond
 
+// ackRetryDelay is how soon an ACK the link refused for want of room is
+// tried again (sendACKLocked).
+const ackRetryDelay = time.Millisecond
+
 // persistMax bounds the backoff of zero-window probes.
 const persistMax = 60 * time.Second
 
