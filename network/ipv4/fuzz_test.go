@@ -21,6 +21,8 @@ const (
 	fuzzFixInnerChecksum = 1 << 1
 	fuzzARP              = 1 << 2
 	fuzzLinkDstShift     = 3 // two bits: ours, broadcast, multicast, another host's
+	// fuzzHost: the stack does not forward, so it acts on redirects.
+	fuzzHost = 1 << 5
 	// fuzzSplit: the data is two frames, the first's length in the
 	// first two bytes (to let fragments meet).
 	fuzzSplit = 1 << 7
@@ -106,6 +108,8 @@ func fuzzSeeds() [][]byte {
 		ip(header.IPv4Fields{Protocol: tcpip.UDPProtocolNumber, Destination: addr("10.0.1.5"), TTL: 2}, udpish(1, 2, pattern(1600))),
 		ip(header.IPv4Fields{Protocol: tcpip.ICMPv4ProtocolNumber}, icmpMessage(header.ICMPv4Fields{Type: header.ICMPv4DstUnreachable, Code: header.ICMPv4FragmentationNeeded, MTU: 1000},
 			ip(header.IPv4Fields{Protocol: tcpip.UDPProtocolNumber, Source: addr("10.0.0.2"), Destination: addr("10.0.0.9")}, udpish(53, 4000, nil)))),
+		ip(header.IPv4Fields{Protocol: tcpip.ICMPv4ProtocolNumber, Source: addr("10.0.0.9")}, icmpMessage(header.ICMPv4Fields{Type: header.ICMPv4Redirect, Code: header.ICMPv4RedirectHost, Gateway: addr("10.0.0.8")},
+			ip(header.IPv4Fields{Protocol: tcpip.UDPProtocolNumber, Source: addr("10.0.0.2"), Destination: addr("192.0.2.7")}, udpish(53, 4000, nil)))),
 		arpReq,
 	}
 }
@@ -120,6 +124,8 @@ func FuzzIPv4Inbound(f *testing.F) {
 		switch i {
 		case 4:
 			mode |= fuzzSplit
+		case len(seeds) - 2:
+			mode |= fuzzHost
 		case len(seeds) - 1:
 			mode = fuzzARP | 1<<fuzzLinkDstShift
 		}
@@ -147,11 +153,12 @@ func fuzzIPv4Inbound(t *testing.T, mode byte, data []byte) {
 		s.SetRouteTable([]tcpip.Route{
 			{Destination: netip.MustParsePrefix("10.0.0.0/24"), NIC: 1},
 			{Destination: netip.MustParsePrefix("10.0.1.0/24"), NIC: 2},
+			{Destination: netip.MustParsePrefix("192.0.2.0/24"), Gateway: addr("10.0.0.9"), NIC: 1},
 			{Destination: netip.MustParsePrefix("0.0.0.0/0"), Gateway: addr("10.0.1.5"), NIC: 2},
 		})
 		s.AddLinkAddress(1, addr("10.0.0.9"), mac(9))
 		s.AddLinkAddress(2, addr("10.0.1.5"), mac(5))
-		s.SetForwarding(ipv4Proto, true)
+		s.SetForwarding(ipv4Proto, mode&fuzzHost == 0)
 		s.JoinGroup(ipv4Proto, 1, addr("239.1.2.3"))
 		s.SetNetworkProtocolOption(ipv4Proto, ipv4.EchoBroadcastReplyOption(true))
 
