@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ustack-go/ustack/stack"
@@ -36,22 +37,52 @@ const DefaultBacklog = 4096
 type TCPConn struct {
 	ep       tcpip.Endpoint
 	netProto tcpip.NetworkProtocolNumber
+	// closed is set by Close (under closeMu), before the endpoint is
+	// closed.
+	closed atomic.Bool
 
 	// Fixed at creation: the connection's addresses.
 	laddr netip.AddrPort
 	raddr netip.AddrPort
-
-	readDeadline  deadline
-	writeDeadline deadline
 
 	// writeMu serialises Writes, so that the bytes of one Write are not
 	// interleaved with those of another when the endpoint takes them in
 	// several pieces, as package net promises.
 	writeMu sync.Mutex
 
+	// closeMu serialises Close with the making of blk.
 	closeMu sync.Mutex
-	closed  bool          // guarded by closeMu
-	closing chan struct{} // closed by Close, before the endpoint
+	// blk is nil until a call first needs it (connBlocking): an idle
+	// connection carries no deadline and no channel (DESIGN.md
+	// principle 6). Set once, under closeMu.
+	blk atomic.Pointer[connBlocking]
+}
+
+// connBlocking is the state of a TCPConn that only calls that may block,
+// and deadlines, use.
+type connBlocking struct {
+	readDeadline  deadline
+	writeDeadline deadline
+	closing       chan struct{} // closed by Close, before the endpoint
+}
+
+// blocking returns c's connBlocking, making it on first use. One made
+// after Close has its closing channel closed already.
+func (c *TCPConn) blocking() *connBlocking {
+	if b := c.blk.Load(); b != nil {
+		return b
+	}
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if b := c.blk.Load(); b != nil {
+		return b
+	}
+	b := &connBlocking{closing: make(chan struct{})}
+	if c.closed.Load() {
+		close(b.closing)
+	}
+	c.blk.Store(b)
+	return b
 }
 
 var _ net.Conn = (*TCPConn)(nil)
@@ -147,11 +178,7 @@ func connect(ctx context.Context, ep tcpip.Endpoint, ra tcpip.FullAddress) error
 
 // newTCPConn wraps the connected endpoint ep, whose peer is ra.
 func newTCPConn(ep tcpip.Endpoint, netProto tcpip.NetworkProtocolNumber, ra tcpip.FullAddress) *TCPConn {
-	c := &TCPConn{
-		ep:       ep,
-		netProto: netProto,
-		closing:  make(chan struct{}),
-	}
+	c := &TCPConn{ep: ep, netProto: netProto}
 	if la, err := ep.LocalAddress(); err == nil {
 		c.laddr = endpointAddr(la, netProto)
 	}
@@ -185,7 +212,8 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	var n int
-	err := block(context.Background(), c.ep, tcpip.EventIn|tcpip.EventErr|tcpip.EventHUp|tcpip.EventRdHUp, c.readDeadline.expired(), c.closing, func() error {
+	blk := c.blocking()
+	err := block(context.Background(), c.ep, tcpip.EventIn|tcpip.EventErr|tcpip.EventHUp|tcpip.EventRdHUp, blk.readDeadline.expired(), blk.closing, func() error {
 		res, err := c.ep.Read(b, tcpip.ReadOptions{})
 		n = res.N
 		if err == nil && n == 0 {
@@ -194,12 +222,8 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		}
 		return c.pendingError(err)
 	})
-	if err == tcpip.ErrClosedForReceive {
-		select {
-		case <-c.closing:
-		default:
-			return 0, io.EOF
-		}
+	if err == tcpip.ErrClosedForReceive && !c.closed.Load() {
+		return 0, io.EOF
 	}
 	if err != nil {
 		return 0, c.fail("read", err)
@@ -231,9 +255,10 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	written := 0
+	blk := c.blocking()
 	for written < len(b) {
 		var n int
-		err := block(context.Background(), c.ep, tcpip.EventOut|tcpip.EventErr|tcpip.EventHUp, c.writeDeadline.expired(), c.closing, func() error {
+		err := block(context.Background(), c.ep, tcpip.EventOut|tcpip.EventErr|tcpip.EventHUp, blk.writeDeadline.expired(), blk.closing, func() error {
 			var err error
 			n, err = c.ep.Write(b[written:], tcpip.WriteOptions{})
 			if err == nil && n == 0 {
@@ -275,21 +300,17 @@ func (c *TCPConn) shutdown(op string, how tcpip.ShutdownFlags) error {
 // fail wraps err for an operation op on the TCPConn. An endpoint error that
 // is the consequence of a concurrent Close is reported as net.ErrClosed.
 func (c *TCPConn) fail(op string, err error) error {
-	select {
-	case <-c.closing:
+	if c.closed.Load() {
 		err = net.ErrClosed
-	default:
 	}
 	return opError(op, "tcp", c.LocalAddr(), c.RemoteAddr(), err)
 }
 
 func (c *TCPConn) checkOpen(op string) error {
-	select {
-	case <-c.closing:
+	if c.closed.Load() {
 		return opError(op, "tcp", c.LocalAddr(), c.RemoteAddr(), net.ErrClosed)
-	default:
-		return nil
 	}
+	return nil
 }
 
 // SetDeadline sets the read and write deadlines: see SetReadDeadline and
@@ -298,8 +319,9 @@ func (c *TCPConn) SetDeadline(t time.Time) error {
 	if err := c.checkOpen("set"); err != nil {
 		return err
 	}
-	c.readDeadline.set(t)
-	c.writeDeadline.set(t)
+	blk := c.blocking()
+	blk.readDeadline.set(t)
+	blk.writeDeadline.set(t)
 	return nil
 }
 
@@ -311,7 +333,7 @@ func (c *TCPConn) SetReadDeadline(t time.Time) error {
 	if err := c.checkOpen("set"); err != nil {
 		return err
 	}
-	c.readDeadline.set(t)
+	c.blocking().readDeadline.set(t)
 	return nil
 }
 
@@ -322,7 +344,7 @@ func (c *TCPConn) SetWriteDeadline(t time.Time) error {
 	if err := c.checkOpen("set"); err != nil {
 		return err
 	}
-	c.writeDeadline.set(t)
+	c.blocking().writeDeadline.set(t)
 	return nil
 }
 
@@ -408,15 +430,20 @@ func (c *TCPConn) Info() (tcp.Info, error) {
 // so do calls made afterwards, a second Close included.
 func (c *TCPConn) Close() error {
 	c.closeMu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.closeMu.Unlock()
 		return opError("close", "tcp", c.LocalAddr(), c.RemoteAddr(), net.ErrClosed)
 	}
-	c.closed = true
-	close(c.closing)
+	c.closed.Store(true)
+	blk := c.blk.Load()
+	if blk != nil {
+		close(blk.closing)
+	}
 	c.closeMu.Unlock()
-	c.readDeadline.stop()
-	c.writeDeadline.stop()
+	if blk != nil {
+		blk.readDeadline.stop()
+		blk.writeDeadline.stop()
+	}
 	c.ep.Close()
 	return nil
 }

@@ -3,7 +3,10 @@ package stack
 import (
 	"cmp"
 	"net/netip"
+	"runtime"
 	"slices"
+	"sync"
+	"weak"
 
 	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/tcpip"
@@ -11,7 +14,8 @@ import (
 
 // Route is a resolved path for packets from a local address to a remote
 // one: what FindRoute returns and what endpoints send along. Its fields are
-// fixed once returned.
+// fixed once returned: FindRoute gives every caller that asks for the same
+// path the same Route while one is in use, so a caller must not modify it.
 type Route struct {
 	// NetProto is the network protocol of both addresses.
 	NetProto tcpip.NetworkProtocolNumber
@@ -288,7 +292,7 @@ func (s *Stack) routeOnNIC(n *nic, proto tcpip.NetworkProtocolNumber, local, rem
 }
 
 func (s *Stack) newRoute(n *nic, proto tcpip.NetworkProtocolNumber, local, remote, gateway netip.Addr, linkAddr tcpip.LinkAddress, loop LoopMode) *Route {
-	return &Route{
+	return s.sharedRoutes.share(Route{
 		NetProto:          proto,
 		LocalAddress:      local,
 		RemoteAddress:     remote,
@@ -298,6 +302,58 @@ func (s *Stack) newRoute(n *nic, proto tcpip.NetworkProtocolNumber, local, remot
 		Loop:              loop,
 		nic:               n,
 		netEP:             n.networkEndpoints[proto],
+	})
+}
+
+// routeCache shares Routes: FindRoute returns the Route already in use
+// for the same parameters, if any is still reachable, rather than a new
+// one, so that 10 000 connections to one peer hold one Route between them
+// instead of 10 000 copies (DESIGN.md principle 6). A Route is never
+// modified once made, so sharing it changes nothing for its users; a
+// change of the route table or of addresses gives later lookups different
+// parameters and so a different Route, as before.
+//
+// The cache holds its Routes weakly: a Route no endpoint holds any more is
+// collected, and a cleanup then removes its entry.
+type routeCache struct {
+	mu sync.Mutex
+	m  map[Route]weak.Pointer[Route] // guarded by mu; nil until the first route
+}
+
+// share returns a Route equal to r: the cached one if it is still alive,
+// otherwise a new copy of r, which it caches.
+func (c *routeCache) share(r Route) *Route {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wp, ok := c.m[r]; ok {
+		if p := wp.Value(); p != nil {
+			return p
+		}
+	}
+	if c.m == nil {
+		c.m = make(map[Route]weak.Pointer[Route])
+	}
+	p := new(Route)
+	*p = r
+	wp := weak.Make(p)
+	c.m[r] = wp
+	runtime.AddCleanup(p, c.drop, routeCacheKey{r, wp})
+	return p
+}
+
+// routeCacheKey names a cache entry for its cleanup.
+type routeCacheKey struct {
+	r  Route
+	wp weak.Pointer[Route]
+}
+
+// drop removes the entry of k once its Route was collected, unless a newer
+// Route with the same parameters replaced it.
+func (c *routeCache) drop(k routeCacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[k.r] == k.wp {
+		delete(c.m, k.r)
 	}
 }
 

@@ -112,6 +112,8 @@ type Stack struct {
 
 	tcpProbe atomic.Pointer[TCPProbeFunc] // AddTCPProbe; nil: none
 
+	sharedRoutes routeCache // the Routes FindRoute returned, shared
+
 	mu         sync.RWMutex
 	nics       map[tcpip.NICID]*nic                 // guarded by mu
 	routes     []tcpip.Route                        // guarded by mu; copy on write

@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -518,4 +519,50 @@ func TestStackCloseClosesNICs(t *testing.T) {
 		t.Fatalf("CreateNIC after Close: %v", err)
 	}
 	s.Close() // idempotent
+}
+
+// Routes to the same destination are shared while one is in use, so that
+// many connections to one peer hold one Route; a route table change that
+// moves the path gives a new Route, and the old one is untouched.
+func TestFindRouteShared(t *testing.T) {
+	s := newTestStack(t, Options{})
+	s.addNIC(t, 1, "10.0.0.1/24")
+	s.addNIC(t, 2, "10.1.0.1/24")
+	s.SetRouteTable([]tcpip.Route{{Destination: mustPrefix("0.0.0.0/0"), Gateway: mustAddr("10.0.0.254"), NIC: 1}})
+	find := func() *Route {
+		t.Helper()
+		r, err := s.FindRoute(0, netip.Addr{}, mustAddr("8.8.8.8"), ipv4, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r1, r2 := find(), find()
+	if r1 != r2 {
+		t.Fatalf("two lookups of one path: %p and %p, want one Route", r1, r2)
+	}
+	if r3, err := s.FindRoute(0, netip.Addr{}, mustAddr("8.8.4.4"), ipv4, false); err != nil || r3 == r1 || r3.RemoteAddress != mustAddr("8.8.4.4") {
+		t.Fatalf("another destination: %+v %v", r3, err)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: mustPrefix("0.0.0.0/0"), Gateway: mustAddr("10.1.0.254"), NIC: 2}})
+	r4 := find()
+	if r4 == r1 || r4.NIC != 2 || r4.NextHop != mustAddr("10.1.0.254") {
+		t.Fatalf("after the table changed: %+v", r4)
+	}
+	if r1.NIC != 1 || r1.NextHop != mustAddr("10.0.0.254") {
+		t.Fatalf("the old route changed: %+v", r1)
+	}
+	// A Route no caller holds (none of the above is used from here on)
+	// is collected and its entry dropped.
+	for range 200 {
+		runtime.GC()
+		s.sharedRoutes.mu.Lock()
+		n := len(s.sharedRoutes.m)
+		s.sharedRoutes.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // the cleanups run on their own goroutine
+	}
+	t.Error("entries of collected routes are still cached")
 }
