@@ -2,11 +2,11 @@ package stack
 
 import (
 	"cmp"
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
-	"runtime"
 	"slices"
-	"sync"
-	"weak"
+	"sync/atomic"
 
 	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/tcpip"
@@ -305,56 +305,42 @@ func (s *Stack) newRoute(n *nic, proto tcpip.NetworkProtocolNumber, local, remot
 	})
 }
 
-// routeCache shares Routes: FindRoute returns the Route already in use
-// for the same parameters, if any is still reachable, rather than a new
+// routeCache shares Routes: FindRoute returns the Route it made last for
+// the same parameters, if it is still in the cache, rather than a new
 // one, so that 10 000 connections to one peer hold one Route between them
 // instead of 10 000 copies (DESIGN.md principle 6). A Route is never
 // modified once made, so sharing it changes nothing for its users; a
 // change of the route table or of addresses gives later lookups different
 // parameters and so a different Route, as before.
 //
-// The cache holds its Routes weakly: a Route no endpoint holds any more is
-// collected, and a cleanup then removes its entry.
+// The cache is direct-mapped, by a hash of the destination and NIC, with
+// a fixed number of slots, each holding the latest Route made for its
+// hash: it never grows, and a lookup that misses (a slot taken by another
+// destination) makes a new Route as if there were no cache. A flood of
+// one-off destinations (SYN-ACKs or RSTs to spoofed sources) costs what it
+// cost without the cache.
 type routeCache struct {
-	mu sync.Mutex
-	m  map[Route]weak.Pointer[Route] // guarded by mu; nil until the first route
+	slots [routeCacheSlots]atomic.Pointer[Route]
 }
 
-// share returns a Route equal to r: the cached one if it is still alive,
-// otherwise a new copy of r, which it caches.
+// routeCacheSlots is the number of a stack's cached Routes (a power of
+// two).
+const routeCacheSlots = 64
+
+// share returns a Route equal to r: the cached one if its slot holds one,
+// otherwise a new copy of r, which takes the slot.
 func (c *routeCache) share(r Route) *Route {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if wp, ok := c.m[r]; ok {
-		if p := wp.Value(); p != nil {
-			return p
-		}
-	}
-	if c.m == nil {
-		c.m = make(map[Route]weak.Pointer[Route])
+	a := r.RemoteAddress.As16()
+	h := binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(r.NIC)
+	h *= 0xbf58476d1ce4e5b9
+	slot := &c.slots[h>>(64-bits.TrailingZeros(routeCacheSlots))]
+	if p := slot.Load(); p != nil && *p == r {
+		return p
 	}
 	p := new(Route)
 	*p = r
-	wp := weak.Make(p)
-	c.m[r] = wp
-	runtime.AddCleanup(p, c.drop, routeCacheKey{r, wp})
+	slot.Store(p)
 	return p
-}
-
-// routeCacheKey names a cache entry for its cleanup.
-type routeCacheKey struct {
-	r  Route
-	wp weak.Pointer[Route]
-}
-
-// drop removes the entry of k once its Route was collected, unless a newer
-// Route with the same parameters replaced it.
-func (c *routeCache) drop(k routeCacheKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m[k.r] == k.wp {
-		delete(c.m, k.r)
-	}
 }
 
 // isDirectedBroadcast reports whether addr is the broadcast address of the
