@@ -262,12 +262,13 @@ type TransportProtocol interface {
 
 // TransportEndpointID is the 4-tuple that identifies a transport endpoint,
 // from the endpoint's point of view. Fields that are zero are wildcards:
-// a listening endpoint has no remote address or port.
+// a listening endpoint has no remote address or port. (The ports come
+// last so that they share one word: every connection holds an ID.)
 type TransportEndpointID struct {
-	LocalPort     uint16
 	LocalAddress  netip.Addr
-	RemotePort    uint16
 	RemoteAddress netip.Addr
+	LocalPort     uint16
+	RemotePort    uint16
 }
 
 // TransportEndpoint is what the stack's demultiplexer delivers to: the

@@ -32,7 +32,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 	case StateClosed:
 		if e.hardErr != nil && !e.connectSeen {
 			e.connectSeen = true
-			e.lastErr = nil
+			e.errPending = false
 			return e.hardErr
 		}
 		if e.everConn || e.userClosed {
@@ -97,7 +97,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 			return err
 		}
 		e.bound = true
-		e.res = reservation{netProtos: e.netProtos(), addr: local, port: port, flags: flags, device: e.deviceLocked(), dest: dest}
+		e.res = reservation{netProtos: e.netProtoSet(), addr: local, port: port, flags: flags, device: e.deviceLocked(), dest: dest}
 		id.LocalPort = port
 		autoBound = true
 	}
@@ -129,7 +129,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 // the state of a new one in CLOSED (RFC 9293 §3.3.2: CLOSED holds no
 // connection state), keeping its options and its bound port.
 func (e *endpoint) resetConnLocked() {
-	e.hardErr, e.lastErr, e.softErr = nil, nil, nil
+	e.hardErr, e.errPending, e.softErr = nil, false, nil
 	e.connectSeen = false
 	e.shutdown = 0
 	e.id = stack.TransportEndpointID{LocalAddress: e.bindAddr}

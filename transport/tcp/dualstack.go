@@ -47,17 +47,41 @@ var netProtosDual = []tcpip.NetworkProtocolNumber{tcpip.IPv6ProtocolNumber, tcpi
 // manager and demultiplexer narrow the list to the family of the
 // addresses given with it, so a dual-stack endpoint bound to a specific
 // address only takes that address's family.
-func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber {
+func (e *endpoint) netProtos() []tcpip.NetworkProtocolNumber { return e.netProtoSet().slice() }
+
+// netProtoSet is one of the lists netProtos returns, in one byte: a
+// reservation keeps it rather than the slice.
+type netProtoSet uint8
+
+const (
+	netProtoSetV4 netProtoSet = iota
+	netProtoSetV6
+	netProtoSetDual
+)
+
+// slice returns the list s stands for.
+func (s netProtoSet) slice() []tcpip.NetworkProtocolNumber {
+	switch s {
+	case netProtoSetV6:
+		return netProtosV6
+	case netProtoSetDual:
+		return netProtosDual
+	}
+	return netProtosV4
+}
+
+// netProtoSet is netProtos as a netProtoSet.
+func (e *endpoint) netProtoSet() netProtoSet {
 	if e.netProto == tcpip.IPv4ProtocolNumber {
-		return netProtosV4
+		return netProtoSetV4
 	}
 	if e.v6only {
-		return netProtosV6
+		return netProtoSetV6
 	}
 	if e.v4only {
-		return netProtosV4
+		return netProtoSetV4
 	}
-	return netProtosDual
+	return netProtoSetDual
 }
 
 // mappedAny reports whether a is ::ffff:0.0.0.0, IPv4's wildcard in

@@ -16,12 +16,12 @@ import (
 // reservation is a port held in the stack's PortManager, with the exact
 // arguments ReleasePort needs.
 type reservation struct {
-	netProtos []tcpip.NetworkProtocolNumber
 	addr      netip.Addr
+	dest      netip.AddrPort
 	port      uint16
+	netProtos netProtoSet
 	flags     stack.PortFlags
 	device    tcpip.NICID
-	dest      netip.AddrPort
 }
 
 // endpointRecovery is the part of an endpoint that only a connection
@@ -167,10 +167,10 @@ const (
 type endpoint struct {
 	p         *protocol
 	s         *stack.Stack
-	netProto  tcpip.NetworkProtocolNumber
 	uniqueID  uint64
 	waitQueue tcpip.WaitQueue
 	stats     tcpip.EndpointStats
+	netProto  tcpip.NetworkProtocolNumber
 
 	// isListener is set when the endpoint starts listening, for port
 	// selection to read without mu.
@@ -187,32 +187,41 @@ type endpoint struct {
 	// sizes.
 	backlogLimit int
 
-	mu       sync.Mutex
-	state    State
-	events   tcpip.Events // events to notify once mu is released
-	redirect []segment    // segments to re-deliver once mu is released
+	// Fields below are guarded by mu. Small fields are placed where
+	// they fill the gaps that alignment would leave: an idle connection
+	// holds the whole struct (DESIGN.md principle 6).
+	mu     sync.Mutex
+	state  State
+	events tcpip.Events // events to notify once mu is released
 
 	// Addressing.
 	bound      bool // holds a port reservation (res)
 	userBound  bool // res comes from Bind (Linux's SOCK_BINDPORT_LOCK)
-	res        reservation
 	registered bool // registered in the demultiplexer under id
-	regFlags   stack.PortFlags
-	id         stack.TransportEndpointID
-	route      *stack.Route
-	nic        tcpip.NICID // NIC of the connection, 0 if any
-	bindAddr   netip.Addr  // unmapped (dualstack.go)
-	bindNIC    tcpip.NICID
 	v6only     bool // V6OnlyOption; fixed once the endpoint has a port
-	v4only     bool // bound to ::ffff:0.0.0.0 (dualstack.go)
 
-	userClosed  bool  // Close was called: no user holds the endpoint
-	connectSeen bool  // Connect reported the connection's outcome
-	everConn    bool  // reached ESTABLISHED
-	hardErr     error // the error that closed the connection
-	lastErr     error // pending error for LastError (soft or hard)
-	softErr     error // last soft ICMP error (RFC 1122 §4.2.3.9)
-	shutdown    tcpip.ShutdownFlags
+	redirect []segment // segments to re-deliver once mu is released
+
+	v4only   bool // bound to ::ffff:0.0.0.0 (dualstack.go)
+	regFlags stack.PortFlags
+
+	userClosed  bool // Close was called: no user holds the endpoint
+	connectSeen bool // Connect reported the connection's outcome
+	everConn    bool // reached ESTABLISHED
+	// errPending: hardErr is pending for LastError (and for the next
+	// Read or Write), not reported yet.
+	errPending bool
+
+	nic      tcpip.NICID // NIC of the connection, 0 if any
+	bindNIC  tcpip.NICID
+	res      reservation
+	id       stack.TransportEndpointID
+	route    *stack.Route
+	bindAddr netip.Addr // unmapped (dualstack.go)
+
+	hardErr  error // the error that closed the connection
+	softErr  error // last soft ICMP error (RFC 1122 §4.2.3.9)
+	shutdown tcpip.ShutdownFlags
 
 	// Listener state (state == StateListen).
 	l *listener
@@ -227,9 +236,8 @@ type endpoint struct {
 	sndWl1     seqnum.Value
 	sndWl2     seqnum.Value
 	sndBuf     buffer.Buffer // data from bufSeq on: unacknowledged and unsent
-	bufSeq     seqnum.Value  // sequence number of sndBuf's first byte
 	sndBufSize int
-	finQueued  bool // FIN to be sent after sndBuf
+	bufSeq     seqnum.Value // sequence number of sndBuf's first byte
 
 	// Receive sequence space.
 	irs        seqnum.Value
@@ -237,7 +245,9 @@ type endpoint struct {
 	rcvAdv     seqnum.Value // right edge of the window advertised
 	rcvBuf     buffer.Buffer
 	rcvBufSize int
-	rcvFin     bool // the peer's FIN was received in order
+
+	finQueued bool // FIN to be sent after sndBuf
+	rcvFin    bool // the peer's FIN was received in order
 
 	// Receive autotuning (autotune.go), packed: an idle endpoint
 	// holds them too.
@@ -260,13 +270,12 @@ type endpoint struct {
 	rcvBufUser  bool // ReceiveBufferSizeOption set: no receive autotuning (autotune.go)
 	sndBufUser  bool // SendBufferSizeOption set: no send autotuning
 	tsRecent    uint32
-	tsRecentAt  tcpip.MonotonicTime
 	tsOffset    uint32
 	lastAckSent seqnum.Value
+	tsRecentAt  tcpip.MonotonicTime
 
-	rtt    rttState
-	cc     CongestionControl
-	ccName string
+	rtt rttState
+	cc  CongestionControl
 	// Loss recovery and out-of-order state, nil until the connection
 	// first carries data (recoveryLocked): an idle connection does
 	// not hold it. Its fields are reached as e.field.
@@ -283,7 +292,6 @@ type endpoint struct {
 	keepaliveAt tcpip.MonotonicTime
 	closeAt     tcpip.MonotonicTime // TIME-WAIT end, orphan FIN-WAIT-2 end
 	lingerAt    tcpip.MonotonicTime // SO_LINGER deadline of a closed connection
-	persist     bool                // rtoAt is the persist timer
 	backoff     uint                // exponent of RTO backoff
 	retries     int                 // retransmissions of the oldest segment
 	headSentAt  tcpip.MonotonicTime // when SND.UNA's segment was first sent
@@ -294,24 +302,24 @@ type endpoint struct {
 	ackPending int // full-size segments received and not acknowledged
 	quickAcks  int // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
 
-	// Socket options.
-	delay        bool // Nagle (DelayOption); off is TCP_NODELAY
-	cork         bool
-	keepalive    bool
-	maxSeg       int
-	kaIdle       time.Duration
-	kaIntvl      time.Duration
-	kaCount      int
-	userTimeout  time.Duration
-	linger       tcpip.LingerOption
-	reuseAddr    bool
-	reusePort    bool
-	bindToDevice tcpip.NICID
-	ttl          uint8
-	tos          uint8
+	persist bool // rtoAt is the persist timer
 
-	// Probe queue, chrono accounting and counters for Info (probe.go).
-	intro introspection
+	// Socket options; the rarely set ones in endpointOpts, read as
+	// e.field.
+	delay     bool // Nagle (DelayOption); off is TCP_NODELAY
+	cork      bool
+	keepalive bool
+	reuseAddr bool
+	reusePort bool
+	ttl       uint8
+	tos       uint8
+	*endpointOpts
+
+	// Chrono accounting (probe.go): the current limit, inline; the
+	// times accounted, the probe queue and counters for Info in intro,
+	// nil until first needed (introLocked).
+	chrono chrono
+	intro  *introspection
 
 	retrans       int // total retransmissions (Info)
 	bytesAcked    uint64
@@ -325,24 +333,60 @@ var (
 
 func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 	p.mu.Lock()
-	cc, sndBuf, rcvBuf := p.defaultCC, p.sndRange.def, p.rcvRange.def
+	opts, sndBuf, rcvBuf := p.defaultOpts, p.sndRange.def, p.rcvRange.def
 	p.mu.Unlock()
 	return &endpoint{
-		p:          p,
-		s:          p.s,
-		netProto:   netProto,
-		uniqueID:   p.s.UniqueID(),
-		state:      StateClosed,
-		sndBufSize: sndBuf,
-		rcvBufSize: rcvBuf,
-		delay:      true,
+		p:            p,
+		s:            p.s,
+		netProto:     netProto,
+		uniqueID:     p.s.UniqueID(),
+		state:        StateClosed,
+		sndBufSize:   sndBuf,
+		rcvBufSize:   rcvBuf,
+		delay:        true,
+		endpointOpts: opts,
+		ecn:          ecnState{mode: ECNOption(p.ecn.Load())},
+	}
+}
+
+// endpointOpts holds the socket options that most endpoints leave at
+// their defaults. Endpoints share one endpointOpts, the protocol's
+// defaults (protocol.defaultOpts) or their listener's, until one sets
+// such an option: writeOptsLocked then gives it a copy of its own, so
+// that an idle connection carries a pointer rather than the options
+// (DESIGN.md principle 6). An endpointOpts is never modified once
+// shared: write only through writeOptsLocked.
+type endpointOpts struct {
+	ccName       string        // CongestionControlOption
+	kaIdle       time.Duration // KeepaliveIdleOption
+	kaIntvl      time.Duration // KeepaliveIntervalOption
+	userTimeout  time.Duration // UserTimeoutOption
+	linger       tcpip.LingerOption
+	kaCount      int         // KeepaliveCountOption
+	maxSeg       int         // MaxSegOption, 0: none
+	bindToDevice tcpip.NICID // BindToDeviceOption
+}
+
+// newEndpointOpts returns the options of a new endpoint whose
+// congestion control is cc.
+func newEndpointOpts(cc string) *endpointOpts {
+	return &endpointOpts{
+		ccName: cc,
 		// Linux's defaults: tcp_keepalive_time, _intvl, _probes.
 		kaIdle:  2 * time.Hour,
 		kaIntvl: 75 * time.Second,
 		kaCount: 9,
-		ccName:  cc,
-		ecn:     ecnState{mode: ECNOption(p.ecn.Load())},
 	}
+}
+
+// writeOptsLocked gives the endpoint a copy of its endpointOpts of its
+// own, which may be shared, and returns it for the caller to modify.
+// Options are set rarely, so it copies every time rather than tracking
+// which endpoints share. mu is held.
+func (e *endpoint) writeOptsLocked() *endpointOpts {
+	o := *e.endpointOpts
+	e.endpointOpts = &o
+	return &o
 }
 
 // UniqueID implements stack.TransportEndpoint.
@@ -385,8 +429,11 @@ func (e *endpoint) unlock() {
 		e.events = 0
 		red := e.redirect
 		e.redirect = nil
-		probes := e.intro.probeQ
-		e.intro.probeQ = nil
+		in := e.intro
+		var probes []stack.TCPEndpointState
+		if in != nil {
+			probes, in.probeQ = in.probeQ, nil
+		}
 		e.now = zeroTime
 		e.mu.Unlock()
 		if ev != 0 {
@@ -396,7 +443,7 @@ func (e *endpoint) unlock() {
 			e.p.redeliver(&red[i])
 		}
 		if probes != nil {
-			e.probeFlush(probes)
+			e.probeFlush(in, probes)
 		}
 		// A segment that arrived after the drain and found mu held
 		// is ours to process.
@@ -574,7 +621,7 @@ func (e *endpoint) readinessLocked() tcpip.Events {
 	if e.state.connected() && e.state != StateClosing && e.state != StateLastAck && !e.finQueued && e.writableLocked() {
 		ev |= tcpip.EventOut
 	}
-	if e.lastErr != nil {
+	if e.errPending {
 		ev |= tcpip.EventErr
 	}
 	if e.state == StateClosed && (e.everConn || e.hardErr != nil) {
@@ -626,9 +673,11 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 func (e *endpoint) LastError() error {
 	e.lock()
 	defer e.unlock()
-	err := e.lastErr
-	e.lastErr = nil
-	return err
+	if !e.errPending {
+		return nil
+	}
+	e.errPending = false
+	return e.hardErr
 }
 
 func (e *endpoint) deviceLocked() tcpip.NICID {
@@ -671,7 +720,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) error {
 	}
 	e.bound = true
 	e.userBound = true
-	e.res = reservation{netProtos: e.netProtos(), addr: a, port: port, flags: flags, device: device}
+	e.res = reservation{netProtos: e.netProtoSet(), addr: a, port: port, flags: flags, device: device}
 	e.bindAddr, e.bindNIC = a, addr.NIC
 	e.id.LocalPort = port
 	e.id.LocalAddress = a
@@ -684,7 +733,7 @@ func (e *endpoint) releasePortLocked() {
 		return
 	}
 	r := &e.res
-	e.s.PortManager().ReleasePort(r.netProtos, ProtocolNumber, r.addr, r.port, r.flags, r.device, r.dest)
+	e.s.PortManager().ReleasePort(r.netProtos.slice(), ProtocolNumber, r.addr, r.port, r.flags, r.device, r.dest)
 	e.bound = false
 	e.userBound = false
 	e.res = reservation{}
@@ -857,7 +906,7 @@ func (e *endpoint) setErrLocked(err error) {
 	}
 	if e.state != StateClosed {
 		e.hardErr = err
-		e.lastErr = err
+		e.errPending = true
 	}
 }
 
@@ -951,8 +1000,8 @@ func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, err
 			return tcpip.ReadResult{}, tcpip.ErrClosedForReceive
 		case e.hardErr != nil:
 			err := e.hardErr
-			if e.lastErr != nil {
-				e.lastErr = nil
+			if e.errPending {
+				e.errPending = false
 				return tcpip.ReadResult{}, err
 			}
 			return tcpip.ReadResult{}, tcpip.ErrClosedForReceive
@@ -995,10 +1044,9 @@ func (e *endpoint) Read(p []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, err
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	e.lock()
 	defer e.unlock()
-	if e.lastErr != nil && e.hardErr != nil {
-		err := e.lastErr
-		e.lastErr = nil
-		return 0, err
+	if e.errPending && e.hardErr != nil {
+		e.errPending = false
+		return 0, e.hardErr
 	}
 	switch e.state {
 	case StateSynSent, StateSynReceived:

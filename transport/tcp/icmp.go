@@ -51,7 +51,7 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 			return
 		}
 		e.setSndMSSLocked(mss)
-		e.intro.pmtuEvents++
+		e.introLocked().pmtuEvents++
 		// RFC 1191 §6.5: retransmit what was sent with the old size.
 		// RFC 8201 §5.4 and RFC 4821 §4: the loss is due to the
 		// path's MTU, not congestion, so no window is reduced: the

@@ -168,13 +168,13 @@ func (e *endpoint) infoLocked() Info {
 		}
 	}
 	in.ECN = e.ecn.ok
-	in.PMTUEvents = e.intro.pmtuEvents
+	in.PMTUEvents = e.pmtuEventsLocked()
 	in.ReorderingSeen = e.rackOnLocked() && e.rack.reoSeen
 	if e.rackOnLocked() {
 		in.MinRTT = e.rack.minRTT
 	}
 	e.chronoLocked()
-	in.Limit = e.intro.chrono.cur
+	in.Limit = e.chrono.cur
 	acc, busy := e.chronoTimesLocked()
 	in.BusyTime = busy
 	in.AppLimitedTime = acc[LimitApplication]

@@ -250,10 +250,9 @@ func (e *endpoint) newChildLocked(se *synEntry, g *segment) *endpoint {
 	c := newEndpoint(e.p, e.netProto)
 	c.sndBufSize, c.rcvBufSize = e.sndBufSize, e.rcvBufSize
 	c.sndBufUser, c.rcvBufUser = e.sndBufUser, e.rcvBufUser
-	c.delay, c.cork, c.maxSeg = e.delay, e.cork, e.maxSeg
-	c.keepalive, c.kaIdle, c.kaIntvl, c.kaCount = e.keepalive, e.kaIdle, e.kaIntvl, e.kaCount
-	c.userTimeout, c.linger, c.ttl, c.tos, c.ccName = e.userTimeout, e.linger, e.ttl, e.tos, e.ccName
-	c.bindToDevice = e.bindToDevice
+	c.delay, c.cork, c.keepalive, c.ttl, c.tos = e.delay, e.cork, e.keepalive, e.ttl, e.tos
+	// Shared until either sets one (writeOptsLocked).
+	c.endpointOpts = e.endpointOpts
 	c.ecn = ecnState{mode: e.ecn.mode, ok: se.ecn}
 	// A dual-stack listener's IPv4 connections are IPv4 on the wire
 	// (dualstack.go); the child reports their addresses mapped.

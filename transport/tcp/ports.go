@@ -21,7 +21,7 @@ func (e *endpoint) reserveListenLocked() (undo func(), err error) {
 			return nil, err
 		}
 		e.bound = true
-		e.res = reservation{netProtos: e.netProtos(), port: port, flags: flags, device: e.deviceLocked()}
+		e.res = reservation{netProtos: e.netProtoSet(), port: port, flags: flags, device: e.deviceLocked()}
 		e.id.LocalPort = port
 		return e.releasePortLocked, nil
 	}
@@ -32,12 +32,12 @@ func (e *endpoint) reserveListenLocked() (undo func(), err error) {
 	if from == to {
 		return func() {}, nil
 	}
-	if err := pm.ReplacePort(r.netProtos, ProtocolNumber, r.addr, r.port, from, to, r.device, r.dest); err != nil {
+	if err := pm.ReplacePort(r.netProtos.slice(), ProtocolNumber, r.addr, r.port, from, to, r.device, r.dest); err != nil {
 		return nil, err
 	}
 	r.flags = to
 	return func() {
-		if pm.ReplacePort(r.netProtos, ProtocolNumber, r.addr, r.port, to, from, r.device, r.dest) == nil {
+		if pm.ReplacePort(r.netProtos.slice(), ProtocolNumber, r.addr, r.port, to, from, r.device, r.dest) == nil {
 			r.flags = from
 		}
 	}, nil
@@ -54,7 +54,7 @@ func (e *endpoint) unlistenPortLocked() {
 	}
 	to := r.flags
 	to.Listening = false
-	if e.s.PortManager().ReplacePort(r.netProtos, ProtocolNumber, r.addr, r.port, r.flags, to, r.device, r.dest) == nil {
+	if e.s.PortManager().ReplacePort(r.netProtos.slice(), ProtocolNumber, r.addr, r.port, r.flags, to, r.device, r.dest) == nil {
 		r.flags = to
 	}
 }

@@ -13,8 +13,12 @@ import (
 // introspection is the endpoint's state for its observers: the states
 // captured for the stack's TCP probe (stack.AddTCPProbe), the time spent
 // in each sending limit (Info's chrono accounting) and counters nothing
-// else keeps. probeQ, probeUna, chrono and pmtuEvents are guarded by the
-// endpoint's mu; probeSpare by its bmu.
+// else keeps. An endpoint allocates it on first need (introLocked): the
+// first capture, the first time accounted to a limit, the first PMTU
+// event; an idle connection, whose limit has not changed since it was
+// established, holds none (DESIGN.md principle 6). Once made it stays
+// with the endpoint. probeQ, probeUna, acc, busyT and pmtuEvents are
+// guarded by the endpoint's mu; probeSpare by its bmu.
 type introspection struct {
 	// probeQ holds the states captured under mu, handed to the probe
 	// by unlock once mu is released (DESIGN.md "Concurrency": no user
@@ -28,10 +32,31 @@ type introspection struct {
 	// acknowledged new data, and the RTT sample is its own.
 	probeUna seqnum.Value
 
-	chrono chrono
+	// acc and busyT are the time accounted to each limit and to busy
+	// (see chrono) up to chrono.since.
+	acc   [numLimits]time.Duration
+	busyT time.Duration
 
 	// pmtuEvents counts MSS reductions by Packet Too Big (icmp.go).
 	pmtuEvents int
+}
+
+// introLocked returns the endpoint's introspection, allocating it on
+// first use. mu is held.
+func (e *endpoint) introLocked() *introspection {
+	if e.intro == nil {
+		e.intro = new(introspection)
+	}
+	return e.intro
+}
+
+// pmtuEventsLocked returns the number of MSS reductions by Packet Too
+// Big.
+func (e *endpoint) pmtuEventsLocked() int {
+	if e.intro == nil {
+		return 0
+	}
+	return e.intro.pmtuEvents
 }
 
 // probeCaptureLocked copies the endpoint's state after g was processed
@@ -42,7 +67,7 @@ func (e *endpoint) probeCaptureLocked(g *segment) {
 		// The listener only hands SYNs on; its children are probed.
 		return
 	}
-	in := &e.intro
+	in := e.introLocked()
 	if in.probeQ == nil {
 		e.bmu.Lock()
 		in.probeQ, in.probeSpare = in.probeSpare, nil
@@ -71,9 +96,9 @@ func (e *endpoint) probeCaptureLocked(g *segment) {
 const probeSpareMax = 4
 
 // probeFlush hands the captured states q to the stack's probe, without
-// the endpoint's lock, and keeps q's array for the next captures while a
-// probe is installed.
-func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
+// the endpoint's lock, and keeps q's array in in (the endpoint's
+// introspection) for the next captures while a probe is installed.
+func (e *endpoint) probeFlush(in *introspection, q []stack.TCPEndpointState) {
 	f := e.s.GetTCPProbe()
 	if f != nil {
 		for i := range q {
@@ -85,8 +110,8 @@ func (e *endpoint) probeFlush(q []stack.TCPEndpointState) {
 	}
 	clear(q)
 	e.bmu.Lock()
-	if e.intro.probeSpare == nil {
-		e.intro.probeSpare = q[:0]
+	if in.probeSpare == nil {
+		in.probeSpare = q[:0]
 	}
 	e.bmu.Unlock()
 }
@@ -124,7 +149,7 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.SndBufSize = e.sndBufSize
 	st.SndBufUsed = e.sndBuf.Len()
 	st.SndBufQueued = e.unsentLocked()
-	st.PMTUEvents = e.intro.pmtuEvents
+	st.PMTUEvents = e.pmtuEventsLocked()
 	st.SndMSS = e.sndMSS
 
 	r := &st.Receiver
@@ -433,29 +458,30 @@ func (e *endpoint) limitLocked() Limit {
 // (data unacknowledged or unsent), as Linux's tcp_chrono_start/stop do:
 // the limit is recomputed whenever the endpoint's lock is released (every
 // segment, timer and user call), and the clock is read only when it
-// changes.
+// changes. The times accounted so far are in the endpoint's
+// introspection (acc, busyT), made when there is a first time to add.
 type chrono struct {
 	cur   Limit
 	busy  bool
 	since tcpip.MonotonicTime // start of cur; zero: never started
-	acc   [numLimits]time.Duration
-	busyT time.Duration
 }
 
 // chronoLocked records a change of limit or busy state.
 func (e *endpoint) chronoLocked() {
 	l := e.limitLocked()
 	busy := e.state.synchronized() && (e.sndUna != e.sndMax || e.unsentLocked() > 0)
-	c := &e.intro.chrono
+	c := &e.chrono
 	if l == c.cur && busy == c.busy {
 		return
 	}
 	now := e.nowLocked()
 	if !c.since.IsZero() {
-		d := now.Sub(c.since)
-		c.acc[c.cur] += d
-		if c.busy {
-			c.busyT += d
+		if d := now.Sub(c.since); d != 0 {
+			in := e.introLocked()
+			in.acc[c.cur] += d
+			if c.busy {
+				in.busyT += d
+			}
 		}
 	}
 	c.cur, c.busy, c.since = l, busy, now
@@ -464,8 +490,12 @@ func (e *endpoint) chronoLocked() {
 // chronoTimesLocked returns the time spent in each limit and busy, up
 // to now.
 func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration) {
-	c := &e.intro.chrono
-	acc, busy := c.acc, c.busyT
+	c := &e.chrono
+	var acc [numLimits]time.Duration
+	var busy time.Duration
+	if in := e.intro; in != nil {
+		acc, busy = in.acc, in.busyT
+	}
 	if !c.since.IsZero() {
 		d := e.nowLocked().Sub(c.since)
 		acc[c.cur] += d

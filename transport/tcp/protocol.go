@@ -237,15 +237,18 @@ type protocol struct {
 	rcvMax   atomic.Int64
 	sndMax   atomic.Int64
 
-	mu         sync.Mutex
-	synQueue   int           // guarded by mu
-	cookies    bool          // guarded by mu
-	msl        time.Duration // guarded by mu
-	defaultCC  string        // guarded by mu: CongestionControlOption of new endpoints
-	sndRange   bufRange      // guarded by mu: TCPSendBufferSizeRangeOption
-	rcvRange   bufRange      // guarded by mu: TCPReceiveBufferSizeRangeOption
-	chalSecond int64         // guarded by mu: the second chalCount counts
-	chalCount  int           // guarded by mu
+	mu        sync.Mutex
+	synQueue  int           // guarded by mu
+	cookies   bool          // guarded by mu
+	msl       time.Duration // guarded by mu
+	defaultCC string        // guarded by mu: CongestionControlOption of new endpoints
+	// defaultOpts (guarded by mu) is the endpointOpts new endpoints
+	// share: replaced, never modified, when defaultCC changes.
+	defaultOpts *endpointOpts
+	sndRange    bufRange // guarded by mu: TCPSendBufferSizeRangeOption
+	rcvRange    bufRange // guarded by mu: TCPReceiveBufferSizeRangeOption
+	chalSecond  int64    // guarded by mu: the second chalCount counts
+	chalCount   int      // guarded by mu
 }
 
 var _ stack.TransportProtocol = (*protocol)(nil)
@@ -260,6 +263,7 @@ func NewProtocol(s *stack.Stack) stack.TransportProtocol {
 		defaultCC: "cubic",
 		sndRange:  bufRange{MinBufferSize, DefaultSendBufferSize, DefaultMaxSendBufferSize},
 		rcvRange:  bufRange{MinBufferSize, DefaultReceiveBufferSize, DefaultMaxReceiveBufferSize}}
+	p.defaultOpts = newEndpointOpts(p.defaultCC)
 	p.maxHalfOpen.Store(DefaultMaxHalfOpen)
 	p.sack.Store(true)
 	p.ecn.Store(int32(ECNPassive))
@@ -333,6 +337,7 @@ func (p *protocol) SetOption(opt any) error {
 			return tcpip.ErrInvalidOptionValue
 		}
 		p.defaultCC = string(v)
+		p.defaultOpts = newEndpointOpts(p.defaultCC)
 	case tcpip.SendBufferSizeOption:
 		p.sndRange.setDefault(int(v))
 	case tcpip.ReceiveBufferSizeOption:

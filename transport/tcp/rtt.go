@@ -24,8 +24,8 @@ type rttState struct {
 	srtt   time.Duration
 	rttvar time.Duration
 	rto    time.Duration // 0: InitialRTO
-	valid  bool          // a measurement has been made
 	last   time.Duration // the latest sample, 0 once consumed
+	valid  bool          // a measurement has been made
 	// Karn's algorithm without timestamps: one segment timed at once,
 	// abandoned when anything is retransmitted.
 	timing   bool

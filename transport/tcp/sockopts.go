@@ -48,7 +48,7 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		if e.bound || e.registered {
 			return tcpip.ErrInvalidEndpointState
 		}
-		e.bindToDevice = tcpip.NICID(v)
+		e.writeOptsLocked().bindToDevice = tcpip.NICID(v)
 	case tcpip.KeepAliveOption:
 		e.keepalive = bool(v)
 		e.keepaliveAt = zeroTime
@@ -57,24 +57,24 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		if d := time.Duration(v); d < time.Second || d > 32767*time.Second {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.kaIdle = time.Duration(v)
+		e.writeOptsLocked().kaIdle = time.Duration(v)
 		e.keepaliveAt = zeroTime
 		e.armLocked()
 	case tcpip.KeepaliveIntervalOption:
 		if d := time.Duration(v); d < time.Second || d > 32767*time.Second {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.kaIntvl = time.Duration(v)
+		e.writeOptsLocked().kaIntvl = time.Duration(v)
 	case tcpip.KeepaliveCountOption:
 		if v < 1 || v > 127 {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.kaCount = int(v)
+		e.writeOptsLocked().kaCount = int(v)
 	case tcpip.UserTimeoutOption:
 		if v < 0 {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.userTimeout = time.Duration(v)
+		e.writeOptsLocked().userTimeout = time.Duration(v)
 	case tcpip.SendBufferSizeOption:
 		// As Linux's SOCK_SNDBUF_LOCK: a size the user chose is kept
 		// (no send autotuning, autotune.go).
@@ -112,18 +112,18 @@ func (e *endpoint) SetSockOpt(opt any) error {
 		if v != 0 && (v < 88 || v > 65535) {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.maxSeg = int(v)
+		e.writeOptsLocked().maxSeg = int(v)
 	case tcpip.CongestionControlOption:
 		f, ok := lookupCC(string(v))
 		if !ok {
 			return tcpip.ErrInvalidOptionValue
 		}
-		e.ccName = string(v)
+		e.writeOptsLocked().ccName = string(v)
 		if e.cc != nil {
 			e.cc = f(e.sndMSS)
 		}
 	case tcpip.LingerOption:
-		e.linger = v
+		e.writeOptsLocked().linger = v
 	case tcpip.TTLOption:
 		e.ttl = uint8(v)
 	case tcpip.TOSOption:
