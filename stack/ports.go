@@ -140,10 +140,11 @@ type portTupleKey struct {
 type portBucket struct {
 	bound []portRes // non-TupleOnly reservations
 	// The TupleOnly reservations by key: those of a single key (the
-	// usual case, an ephemeral port of one connection) in oneKey and
-	// one, without a map, and those of several keys in tuples (one is
-	// then empty).
-	oneKey portTupleKey
+	// usual case, an ephemeral port of one connection) in one, without
+	// a map, and those of several keys in tuples (one is then empty).
+	// The key of one is that of its reservations (oneKey): a bucket is
+	// held by every connection with an ephemeral port, so it keeps no
+	// copy of it.
 	one    []portRes
 	tuples map[portTupleKey][]portRes
 	ntuple int // number of TupleOnly reservations
@@ -154,11 +155,14 @@ func (b *portBucket) tuple(k portTupleKey) []portRes {
 	if b.tuples != nil {
 		return b.tuples[k]
 	}
-	if len(b.one) > 0 && b.oneKey == k {
+	if len(b.one) > 0 && b.oneKey() == k {
 		return b.one
 	}
 	return nil
 }
+
+// oneKey returns the key of the reservations in one, which is not empty.
+func (b *portBucket) oneKey() portTupleKey { return portTupleKey{b.one[0].addr, b.one[0].dest} }
 
 // setTuple makes rs the TupleOnly reservations of key k, moving to the map
 // when a second key appears. A map with one key left stays a map: a port
@@ -171,14 +175,14 @@ func (b *portBucket) setTuple(k portTupleKey, rs []portRes) {
 		} else {
 			b.tuples[k] = rs
 		}
-	case len(b.one) == 0 || b.oneKey == k:
-		b.oneKey, b.one = k, rs
+	case len(b.one) == 0 || b.oneKey() == k:
+		b.one = rs
 		if len(rs) == 0 {
-			b.oneKey, b.one = portTupleKey{}, nil
+			b.one = nil
 		}
 	case len(rs) > 0:
-		b.tuples = map[portTupleKey][]portRes{b.oneKey: b.one, k: rs}
-		b.oneKey, b.one = portTupleKey{}, nil
+		b.tuples = map[portTupleKey][]portRes{b.oneKey(): b.one, k: rs}
+		b.one = nil
 	}
 }
 
