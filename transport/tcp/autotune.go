@@ -130,7 +130,10 @@ func (e *endpoint) rcvBufCeilLocked() int {
 
 // rcvRTTLocked is the receiver-side RTT estimate, 0 if none yet.
 func (e *endpoint) rcvRTTLocked() time.Duration {
-	return time.Duration(e.rcvRTTUs) * time.Microsecond
+	if e.extra == nil {
+		return 0
+	}
+	return time.Duration(e.extra.rcvRTTUs) * time.Microsecond
 }
 
 // rcvRTTSampleLocked folds a receiver-side RTT sample into the estimate:
@@ -138,11 +141,12 @@ func (e *endpoint) rcvRTTLocked() time.Duration {
 // a sender that paused), a larger one moves it by 1/8.
 func (e *endpoint) rcvRTTSampleLocked(d time.Duration) {
 	us := uint32(min(max(d, time.Millisecond), time.Hour) / time.Microsecond) // timestamps tick in ms
-	if e.rcvRTTUs == 0 || us < e.rcvRTTUs {
-		e.rcvRTTUs = us
+	x := e.extraLocked()
+	if x.rcvRTTUs == 0 || us < x.rcvRTTUs {
+		x.rcvRTTUs = us
 		return
 	}
-	e.rcvRTTUs += (us - e.rcvRTTUs) / 8
+	x.rcvRTTUs += (us - x.rcvRTTUs) / 8
 }
 
 // msClock is the monotonic clock in milliseconds, never 0 (0 stands for
@@ -169,13 +173,14 @@ func (e *endpoint) rcvRTTMeasureLocked(g *segment, now tcpip.MonotonicTime) {
 		return
 	}
 	ms := msClock(now)
-	if e.rcvRTTAtMs != 0 {
-		if e.rcvNxt.LessThan(e.rcvRTTSeq) {
+	x := e.extraLocked()
+	if x.rcvRTTAtMs != 0 {
+		if e.rcvNxt.LessThan(x.rcvRTTSeq) {
 			return
 		}
-		e.rcvRTTSampleLocked(time.Duration(ms-e.rcvRTTAtMs) * time.Millisecond)
+		e.rcvRTTSampleLocked(time.Duration(ms-x.rcvRTTAtMs) * time.Millisecond)
 	}
-	e.rcvRTTSeq, e.rcvRTTAtMs = seqnum.Max(e.rcvAdv, e.rcvNxt.Add(1)), ms
+	x.rcvRTTSeq, x.rcvRTTAtMs = seqnum.Max(e.rcvAdv, e.rcvNxt.Add(1)), ms
 }
 
 // rcvSpaceAdjustLocked runs after the application read: once per
@@ -184,24 +189,25 @@ func (e *endpoint) rcvRTTMeasureLocked(g *segment, now tcpip.MonotonicTime) {
 func (e *endpoint) rcvSpaceAdjustLocked() {
 	now := e.nowLocked()
 	read := e.rcvNxt.Sub(seqnum.Size(e.rcvBuf.Len()))
-	if e.rcvSpaceAt.IsZero() {
+	x := e.extraLocked()
+	if x.rcvSpaceAt.IsZero() {
 		// The first read starts the first measure; RFC 6928's
 		// initial window is what the peer can send in its first
 		// round trip.
-		e.rcvSpace = uint32(min(e.rcvBufSize, 10*e.advMSS))
-		e.rcvSpaceSeq, e.rcvSpaceAt = read, now
+		x.rcvSpace = uint32(min(e.rcvBufSize, 10*e.advMSS))
+		x.rcvSpaceSeq, x.rcvSpaceAt = read, now
 		return
 	}
-	if rtt := e.rcvRTTLocked(); rtt == 0 || now.Sub(e.rcvSpaceAt) < rtt {
+	if rtt := e.rcvRTTLocked(); rtt == 0 || now.Sub(x.rcvSpaceAt) < rtt {
 		return
 	}
-	copied := int(e.rcvSpaceSeq.Size(read))
-	e.rcvSpaceSeq, e.rcvSpaceAt = read, now
-	space := int(e.rcvSpace)
+	copied := int(x.rcvSpaceSeq.Size(read))
+	x.rcvSpaceSeq, x.rcvSpaceAt = read, now
+	space := int(x.rcvSpace)
 	if copied <= space {
 		return
 	}
-	e.rcvSpace = uint32(copied)
+	x.rcvSpace = uint32(copied)
 	if !e.rcvAutotuneLocked() {
 		return
 	}

@@ -37,10 +37,13 @@ func newBacklogEndpoint(t *testing.T, rcvBuf int) *endpoint {
 // endpoint has no connection for them) and releases mu.
 func discardBacklog(e *endpoint) {
 	e.bmu.Lock()
-	for i := range e.backlog {
-		e.backlog[i].release()
+	if e.bq != nil {
+		for i := range e.bq.segs {
+			e.bq.segs[i].release()
+		}
+		e.bq.segs = nil
 	}
-	e.backlog, e.backlogBytes = nil, 0
+	e.backlogBytes = 0
 	e.bmu.Unlock()
 	e.mu.Unlock()
 }
@@ -73,7 +76,7 @@ func TestBacklogByteBound(t *testing.T) {
 		e.deliver(mk())
 	}
 	e.bmu.Lock()
-	queued, bytes := len(e.backlog), e.backlogBytes
+	queued, bytes := e.backlogLenLocked(), e.backlogBytes
 	e.bmu.Unlock()
 	if queued != fit || bytes > limit {
 		t.Errorf("within the bound: queued %d segments (%d bytes), want %d (at most %d bytes)", queued, bytes, fit, limit)
@@ -86,7 +89,7 @@ func TestBacklogByteBound(t *testing.T) {
 		e.deliver(mk())
 	}
 	e.bmu.Lock()
-	queued = len(e.backlog)
+	queued = e.backlogLenLocked()
 	e.bmu.Unlock()
 	if queued != fit {
 		t.Errorf("beyond the bound: queued %d, want %d", queued, fit)
@@ -114,7 +117,7 @@ func TestBacklogSegmentCap(t *testing.T) {
 		e.deliver(segment{pkt: buffer.NewPacket(0, nil)})
 	}
 	e.bmu.Lock()
-	queued := len(e.backlog)
+	queued := e.backlogLenLocked()
 	e.bmu.Unlock()
 	if queued != maxBacklogSegs {
 		t.Errorf("queued %d empty segments, want %d", queued, maxBacklogSegs)
@@ -146,10 +149,10 @@ func TestBacklogWholeWindow(t *testing.T) {
 	}
 	big.Release()
 	e.bmu.Lock()
-	queued, bytes, limit := len(e.backlog), e.backlogBytes, e.backlogLimitLocked()
+	queued, bytes, limit := e.backlogLenLocked(), e.backlogBytes, e.backlogLimitLocked()
 	shared := 0
-	for i := range e.backlog {
-		if e.backlog[i].pkt.Payload.Size() > 2*mss+64 {
+	for i := range e.bq.segs {
+		if e.bq.segs[i].pkt.Payload.Size() > 2*mss+64 {
 			shared++
 		}
 	}

@@ -129,7 +129,11 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) error {
 // the state of a new one in CLOSED (RFC 9293 §3.3.2: CLOSED holds no
 // connection state), keeping its options and its bound port.
 func (e *endpoint) resetConnLocked() {
-	e.hardErr, e.errPending, e.softErr = nil, false, nil
+	e.hardErr, e.errPending = nil, false
+	if x := e.extra; x != nil {
+		x.softErr = nil
+		x.rcvSpace, x.rcvSpaceAt, x.rcvRTTUs, x.rcvRTTAtMs = 0, zeroTime, 0, 0
+	}
 	e.connectSeen = false
 	e.shutdown = 0
 	e.id = stack.TransportEndpointID{LocalAddress: e.bindAddr}
@@ -149,7 +153,6 @@ func (e *endpoint) resetConnLocked() {
 	}
 	e.retries, e.backoff, e.kaProbes, e.ackPending = 0, 0, 0, 0
 	e.retrans, e.bytesAcked, e.bytesReceived = 0, 0, 0
-	e.rcvSpace, e.rcvSpaceAt, e.rcvRTTUs, e.rcvRTTAtMs = 0, zeroTime, 0, 0
 }
 
 // routeMSS is the MSS the route allows: its MTU (the largest transport

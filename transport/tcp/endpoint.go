@@ -176,10 +176,12 @@ type endpoint struct {
 	// selection to read without mu.
 	isListener atomic.Bool
 
-	bmu          sync.Mutex
-	backlog      []segment // guarded by bmu: segments waiting for mu
-	spare        []segment // guarded by bmu: the drained backlog, reused
-	backlogBytes int       // guarded by bmu: the charge of backlog
+	bmu sync.Mutex
+	// bq (guarded by bmu) holds the backlog, nil until the first
+	// segment that found mu held: an endpoint that never meets
+	// contention does not carry it.
+	bq           *backlogQueue
+	backlogBytes int // guarded by bmu: the charge of the backlog
 	// backlogLimit (guarded by bmu) is the byte bound on the backlog,
 	// backlogLimitFor the buffer sizes as mu's holder last published
 	// them (on taking mu for a user call, on each drain and when
@@ -200,8 +202,6 @@ type endpoint struct {
 	registered bool // registered in the demultiplexer under id
 	v6only     bool // V6OnlyOption; fixed once the endpoint has a port
 
-	redirect []segment // segments to re-deliver once mu is released
-
 	v4only   bool // bound to ::ffff:0.0.0.0 (dualstack.go)
 	regFlags stack.PortFlags
 
@@ -213,14 +213,12 @@ type endpoint struct {
 	errPending bool
 
 	nic      tcpip.NICID // NIC of the connection, 0 if any
-	bindNIC  tcpip.NICID
 	res      reservation
 	id       stack.TransportEndpointID
 	route    *stack.Route
 	bindAddr netip.Addr // unmapped (dualstack.go)
 
 	hardErr  error // the error that closed the connection
-	softErr  error // last soft ICMP error (RFC 1122 §4.2.3.9)
 	shutdown tcpip.ShutdownFlags
 
 	// Listener state (state == StateListen).
@@ -246,33 +244,26 @@ type endpoint struct {
 	rcvBuf     buffer.Buffer
 	rcvBufSize int
 
-	finQueued bool // FIN to be sent after sndBuf
-	rcvFin    bool // the peer's FIN was received in order
+	finQueued bool   // FIN to be sent after sndBuf
+	rcvFin    bool   // the peer's FIN was received in order
+	chrono    chrono // the current limit (probe.go)
 
-	// Receive autotuning (autotune.go), packed: an idle endpoint
-	// holds them too.
-	rcvSpace    uint32 // bytes read in the best measured receiver RTT
-	rcvSpaceSeq seqnum.Value
-	rcvRTTSeq   seqnum.Value
-	rcvRTTAtMs  uint32 // msClock when rcvRTTSeq was set, 0: not measuring
-	rcvRTTUs    uint32 // receiver-side RTT estimate in µs, 0: none
-	rcvSpaceAt  tcpip.MonotonicTime
+	lastAckSent seqnum.Value // acknowledgment of our last segment (RFC 7323 §4.3 Last.ACK.sent)
 
 	// Negotiated options.
-	sndMSS      int   // largest data of a segment we send
-	advMSS      int   // MSS we advertised
-	peerMSS     int   // peer's MSS option
-	sndWS       uint8 // shift of the peer's windows
-	rcvWS       uint8 // shift of our windows
-	wsOK        bool
-	sackOK      bool
-	tsOK        bool
-	rcvBufUser  bool // ReceiveBufferSizeOption set: no receive autotuning (autotune.go)
-	sndBufUser  bool // SendBufferSizeOption set: no send autotuning
-	tsRecent    uint32
-	tsOffset    uint32
-	lastAckSent seqnum.Value
-	tsRecentAt  tcpip.MonotonicTime
+	sndMSS     int   // largest data of a segment we send
+	advMSS     int   // MSS we advertised
+	peerMSS    int   // peer's MSS option
+	sndWS      uint8 // shift of the peer's windows
+	rcvWS      uint8 // shift of our windows
+	wsOK       bool
+	sackOK     bool
+	tsOK       bool
+	rcvBufUser bool // ReceiveBufferSizeOption set: no receive autotuning (autotune.go)
+	sndBufUser bool // SendBufferSizeOption set: no send autotuning
+	tsRecent   uint32
+	tsOffset   uint32
+	tsRecentAt tcpip.MonotonicTime
 
 	rtt rttState
 	cc  CongestionControl
@@ -295,12 +286,12 @@ type endpoint struct {
 	backoff     uint                // exponent of RTO backoff
 	retries     int                 // retransmissions of the oldest segment
 	headSentAt  tcpip.MonotonicTime // when SND.UNA's segment was first sent
-	kaProbes    int
 	lastRcvAt   tcpip.MonotonicTime
+	kaProbes    int32
 
 	// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
-	ackPending int // full-size segments received and not acknowledged
-	quickAcks  int // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
+	ackPending int32 // full-size segments received and not acknowledged
+	quickAcks  int32 // segments to acknowledge at once: quick-ACK mode (connection start, QuickAckOption)
 
 	persist bool // rtoAt is the persist timer
 
@@ -313,13 +304,15 @@ type endpoint struct {
 	reusePort bool
 	ttl       uint8
 	tos       uint8
+	bindNIC   tcpip.NICID // NIC of Bind's address (addressing, placed here against padding)
 	*endpointOpts
 
-	// Chrono accounting (probe.go): the current limit, inline; the
-	// times accounted, the probe queue and counters for Info in intro,
-	// nil until first needed (introLocked).
-	chrono chrono
-	intro  *introspection
+	// Chrono accounting (probe.go): the current limit (chrono, above)
+	// and its start inline; the times accounted in extra.
+	chronoSince tcpip.MonotonicTime
+	// What few endpoints need, or only once active; nil until first
+	// needed (extraLocked).
+	extra *endpointExtra
 
 	retrans       int // total retransmissions (Info)
 	bytesAcked    uint64
@@ -347,6 +340,59 @@ func newEndpoint(p *protocol, netProto tcpip.NetworkProtocolNumber) *endpoint {
 		endpointOpts: opts,
 		ecn:          ecnState{mode: ECNOption(p.ecn.Load())},
 	}
+}
+
+// endpointExtra is the part of an endpoint that few endpoints need, or
+// that only an active connection needs: an endpoint allocates it on first
+// need (extraLocked) and keeps it. An idle established connection, which
+// has read nothing, received no ICMP error and whose sending limit has
+// not changed since it was established, holds none (DESIGN.md principle
+// 6). It is guarded by the endpoint's mu, but for probeSpare, guarded by
+// its bmu.
+type endpointExtra struct {
+	// The endpoint's state for its observers (probe.go): the states
+	// captured for the stack's TCP probe (stack.AddTCPProbe), the time
+	// spent in each sending limit (Info's chrono accounting) and
+	// counters nothing else keeps.
+
+	// probeQ holds the states captured under mu, handed to the probe
+	// by unlock once mu is released (DESIGN.md "Concurrency": no user
+	// callback under an endpoint lock). nil when empty.
+	probeQ []stack.TCPEndpointState
+	// probeSpare is a drained probeQ kept for reuse (guarded by bmu):
+	// with a probe installed, a warm connection captures without
+	// allocating.
+	probeSpare []stack.TCPEndpointState
+	// probeUna is SND.UNA at the last capture: a segment that moved it
+	// acknowledged new data, and the RTT sample is its own.
+	probeUna seqnum.Value
+	// acc and busyT are the time accounted to each limit and to busy
+	// (see chrono) up to the endpoint's chronoSince.
+	acc   [numLimits]time.Duration
+	busyT time.Duration
+	// pmtuEvents counts MSS reductions by Packet Too Big (icmp.go).
+	pmtuEvents int
+
+	// Receive autotuning (autotune.go), from the first data received
+	// or read.
+	rcvSpace    uint32 // bytes read in the best measured receiver RTT
+	rcvSpaceSeq seqnum.Value
+	rcvRTTSeq   seqnum.Value
+	rcvRTTAtMs  uint32 // msClock when rcvRTTSeq was set, 0: not measuring
+	rcvRTTUs    uint32 // receiver-side RTT estimate in µs, 0: none
+	rcvSpaceAt  tcpip.MonotonicTime
+
+	redirect []segment // segments to re-deliver once mu is released
+	softErr  error     // last soft ICMP error (RFC 1122 §4.2.3.9)
+}
+
+// extraLocked returns the endpoint's endpointExtra, allocating it on
+// first use. mu is held.
+func (e *endpoint) extraLocked() *endpointExtra {
+	if e.extra == nil {
+		e.extra = new(endpointExtra)
+	}
+	return e.extra
 }
 
 // endpointOpts holds the socket options that most endpoints leave at
@@ -427,12 +473,12 @@ func (e *endpoint) unlock() {
 		e.chronoLocked()
 		ev := e.events
 		e.events = 0
-		red := e.redirect
-		e.redirect = nil
-		in := e.intro
+		in := e.extra
 		var probes []stack.TCPEndpointState
+		var red []segment
 		if in != nil {
 			probes, in.probeQ = in.probeQ, nil
+			red, in.redirect = in.redirect, nil
 		}
 		e.now = zeroTime
 		e.mu.Unlock()
@@ -448,7 +494,7 @@ func (e *endpoint) unlock() {
 		// A segment that arrived after the drain and found mu held
 		// is ours to process.
 		e.bmu.Lock()
-		more := len(e.backlog) > 0
+		more := e.backlogLenLocked() > 0
 		e.bmu.Unlock()
 		if !more || !e.mu.TryLock() {
 			return
@@ -463,12 +509,13 @@ func (e *endpoint) drainBacklogLocked() {
 	for {
 		e.bmu.Lock()
 		e.backlogLimit = backlogLimitFor(e.rcvBufSize, e.sndBufSize)
-		q := e.backlog
-		if len(q) == 0 {
+		bq := e.bq
+		if bq == nil || len(bq.segs) == 0 {
 			e.bmu.Unlock()
 			return
 		}
-		e.backlog, e.spare = e.spare[:0], nil
+		q := bq.segs
+		bq.segs, bq.spare = bq.spare[:0], nil
 		e.backlogBytes = 0
 		e.bmu.Unlock()
 		for i := range q {
@@ -476,8 +523,8 @@ func (e *endpoint) drainBacklogLocked() {
 			q[i] = segment{}
 		}
 		e.bmu.Lock()
-		if e.spare == nil {
-			e.spare = q[:0]
+		if bq.spare == nil {
+			bq.spare = q[:0]
 		}
 		e.bmu.Unlock()
 	}
@@ -538,7 +585,10 @@ func (e *endpoint) deliver(g segment) {
 		g.release()
 		return
 	}
-	e.backlog = append(e.backlog, g)
+	if e.bq == nil {
+		e.bq = new(backlogQueue)
+	}
+	e.bq.segs = append(e.bq.segs, g)
 	e.backlogBytes += charge
 	e.bmu.Unlock()
 	if !e.mu.TryLock() {
@@ -565,7 +615,25 @@ func backlogLimitFor(rcvBuf, sndBuf int) int { return 2*rcvBuf + sndBuf }
 // always taken (the bound is on what is already queued), then charges up
 // to the bound. bmu is held.
 func (e *endpoint) backlogFullLocked(charge int) bool {
-	return len(e.backlog) >= maxBacklogSegs || (len(e.backlog) > 0 && e.backlogBytes+charge > e.backlogLimitLocked())
+	n := e.backlogLenLocked()
+	return n >= maxBacklogSegs || (n > 0 && e.backlogBytes+charge > e.backlogLimitLocked())
+}
+
+// backlogQueue is an endpoint's backlog: the segments that found its mu
+// held, and the array of the last drained backlog, kept for the next
+// segments while the drained ones are processed. Guarded by bmu.
+type backlogQueue struct {
+	segs  []segment // segments waiting for mu
+	spare []segment // the drained backlog, reused
+}
+
+// backlogLenLocked returns the number of segments in the backlog. bmu is
+// held.
+func (e *endpoint) backlogLenLocked() int {
+	if e.bq == nil {
+		return 0
+	}
+	return len(e.bq.segs)
 }
 
 // backlogCharge is what a segment queued in the backlog counts against

@@ -51,7 +51,7 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 			return
 		}
 		e.setSndMSSLocked(mss)
-		e.introLocked().pmtuEvents++
+		e.extraLocked().pmtuEvents++
 		// RFC 1191 §6.5: retransmit what was sent with the old size.
 		// RFC 8201 §5.4 and RFC 4821 §4: the loss is due to the
 		// path's MTU, not congestion, so no window is reduced: the
@@ -69,8 +69,8 @@ func (e *endpoint) handleErrorLocked(terr stack.TransportError, seq seqnum.Value
 			e.resetLocked(tcpip.ErrConnectionRefused, false)
 			return
 		}
-		e.softErr = terr.Err
+		e.extraLocked().softErr = terr.Err
 	default:
-		e.softErr = terr.Err
+		e.extraLocked().softErr = terr.Err
 	}
 }

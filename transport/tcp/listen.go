@@ -88,7 +88,8 @@ func (e *endpoint) handOffLocked(g *segment) bool {
 	if !ok || c == e || c.isListener.Load() {
 		return false
 	}
-	e.redirect = append(e.redirect, *g)
+	x := e.extraLocked()
+	x.redirect = append(x.redirect, *g)
 	return true
 }
 

@@ -101,7 +101,7 @@ func testListenBurst(t *testing.T, reqs int) {
 		hub.Pump()
 	}
 	le.bmu.Lock()
-	queued := len(le.backlog)
+	queued := le.backlogLenLocked()
 	le.bmu.Unlock()
 	le.unlock()
 	hub.Pump()

@@ -10,53 +10,13 @@ import (
 	"github.com/ustack-go/ustack/tcpip"
 )
 
-// introspection is the endpoint's state for its observers: the states
-// captured for the stack's TCP probe (stack.AddTCPProbe), the time spent
-// in each sending limit (Info's chrono accounting) and counters nothing
-// else keeps. An endpoint allocates it on first need (introLocked): the
-// first capture, the first time accounted to a limit, the first PMTU
-// event; an idle connection, whose limit has not changed since it was
-// established, holds none (DESIGN.md principle 6). Once made it stays
-// with the endpoint. probeQ, probeUna, acc, busyT and pmtuEvents are
-// guarded by the endpoint's mu; probeSpare by its bmu.
-type introspection struct {
-	// probeQ holds the states captured under mu, handed to the probe
-	// by unlock once mu is released (DESIGN.md "Concurrency": no user
-	// callback under an endpoint lock). nil when empty.
-	probeQ []stack.TCPEndpointState
-	// probeSpare is a drained probeQ kept for reuse (guarded by bmu):
-	// with a probe installed, a warm connection captures without
-	// allocating.
-	probeSpare []stack.TCPEndpointState
-	// probeUna is SND.UNA at the last capture: a segment that moved it
-	// acknowledged new data, and the RTT sample is its own.
-	probeUna seqnum.Value
-
-	// acc and busyT are the time accounted to each limit and to busy
-	// (see chrono) up to chrono.since.
-	acc   [numLimits]time.Duration
-	busyT time.Duration
-
-	// pmtuEvents counts MSS reductions by Packet Too Big (icmp.go).
-	pmtuEvents int
-}
-
-// introLocked returns the endpoint's introspection, allocating it on
-// first use. mu is held.
-func (e *endpoint) introLocked() *introspection {
-	if e.intro == nil {
-		e.intro = new(introspection)
-	}
-	return e.intro
-}
-
 // pmtuEventsLocked returns the number of MSS reductions by Packet Too
 // Big.
 func (e *endpoint) pmtuEventsLocked() int {
-	if e.intro == nil {
+	if e.extra == nil {
 		return 0
 	}
-	return e.intro.pmtuEvents
+	return e.extra.pmtuEvents
 }
 
 // probeCaptureLocked copies the endpoint's state after g was processed
@@ -67,7 +27,7 @@ func (e *endpoint) probeCaptureLocked(g *segment) {
 		// The listener only hands SYNs on; its children are probed.
 		return
 	}
-	in := e.introLocked()
+	in := e.extraLocked()
 	if in.probeQ == nil {
 		e.bmu.Lock()
 		in.probeQ, in.probeSpare = in.probeSpare, nil
@@ -97,8 +57,8 @@ const probeSpareMax = 4
 
 // probeFlush hands the captured states q to the stack's probe, without
 // the endpoint's lock, and keeps q's array in in (the endpoint's
-// introspection) for the next captures while a probe is installed.
-func (e *endpoint) probeFlush(in *introspection, q []stack.TCPEndpointState) {
+// extra state) for the next captures while a probe is installed.
+func (e *endpoint) probeFlush(in *endpointExtra, q []stack.TCPEndpointState) {
 	f := e.s.GetTCPProbe()
 	if f != nil {
 		for i := range q {
@@ -136,8 +96,10 @@ func (e *endpoint) fillStateLocked(st *stack.TCPEndpointState) {
 	st.RcvOOOBytes = e.oooBytes
 	st.AutoTune = stack.TCPAutoTuneState{
 		RcvEnabled: !e.rcvBufUser && e.p.moderate.Load(), SndEnabled: !e.sndBufUser,
-		RcvSpace: int(e.rcvSpace), RcvSpaceSeq: e.rcvSpaceSeq, RcvSpaceTime: e.rcvSpaceAt,
 		RcvRTT: e.rcvRTTLocked(),
+	}
+	if x := e.extra; x != nil { // without, nothing was measured: zeros
+		st.AutoTune.RcvSpace, st.AutoTune.RcvSpaceSeq, st.AutoTune.RcvSpaceTime = int(x.rcvSpace), x.rcvSpaceSeq, x.rcvSpaceAt
 	}
 	st.RcvAutoTuning = e.rcvAutotuneLocked()
 	st.SACKPermitted = e.sackOK
@@ -458,12 +420,14 @@ func (e *endpoint) limitLocked() Limit {
 // (data unacknowledged or unsent), as Linux's tcp_chrono_start/stop do:
 // the limit is recomputed whenever the endpoint's lock is released (every
 // segment, timer and user call), and the clock is read only when it
-// changes. The times accounted so far are in the endpoint's
-// introspection (acc, busyT), made when there is a first time to add.
+// changes. The start of the current state is the endpoint's
+// chronoSince (zero: never started), outside the struct so that these two
+// bytes fill a gap of the endpoint's layout; the times accounted so far
+// are in its endpointExtra (acc, busyT), made when there is a first time
+// to add.
 type chrono struct {
-	cur   Limit
-	busy  bool
-	since tcpip.MonotonicTime // start of cur; zero: never started
+	cur  Limit
+	busy bool
 }
 
 // chronoLocked records a change of limit or busy state.
@@ -475,16 +439,16 @@ func (e *endpoint) chronoLocked() {
 		return
 	}
 	now := e.nowLocked()
-	if !c.since.IsZero() {
-		if d := now.Sub(c.since); d != 0 {
-			in := e.introLocked()
+	if !e.chronoSince.IsZero() {
+		if d := now.Sub(e.chronoSince); d != 0 {
+			in := e.extraLocked()
 			in.acc[c.cur] += d
 			if c.busy {
 				in.busyT += d
 			}
 		}
 	}
-	c.cur, c.busy, c.since = l, busy, now
+	c.cur, c.busy, e.chronoSince = l, busy, now
 }
 
 // chronoTimesLocked returns the time spent in each limit and busy, up
@@ -493,11 +457,11 @@ func (e *endpoint) chronoTimesLocked() ([numLimits]time.Duration, time.Duration)
 	c := &e.chrono
 	var acc [numLimits]time.Duration
 	var busy time.Duration
-	if in := e.intro; in != nil {
+	if in := e.extra; in != nil {
 		acc, busy = in.acc, in.busyT
 	}
-	if !c.since.IsZero() {
-		d := e.nowLocked().Sub(c.since)
+	if !e.chronoSince.IsZero() {
+		d := e.nowLocked().Sub(e.chronoSince)
 		acc[c.cur] += d
 		if c.busy {
 			busy += d

@@ -87,7 +87,8 @@ func (e *endpoint) rcvLocked(g *segment) {
 		}
 		if newer {
 			e.cleanupLocked()
-			e.redirect = append(e.redirect, *g)
+			x := e.extraLocked()
+			x.redirect = append(x.redirect, *g)
 			g.pkt = nil // handed on
 			return
 		}
@@ -539,7 +540,7 @@ func (e *endpoint) dataLocked(g *segment) {
 	// every segment during quick-ACK; otherwise within 40 ms. A segment
 	// coalesced by GRO counts as the segments it holds (RFC 1122
 	// §4.2.3.2: an ACK for at least every second full-sized segment).
-	e.ackPending += max(1, g.pkt.Segments)
+	e.ackPending += int32(max(1, g.pkt.Segments))
 	switch {
 	case filled, e.dsackPending, e.quickAcks > 0, e.ackPending >= 2:
 		if e.quickAcks > 0 {

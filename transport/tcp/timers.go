@@ -248,8 +248,8 @@ func (e *endpoint) timeoutLocked() {
 // soft ICMP error if there was one (RFC 1122 §4.2.3.9, as Linux reports
 // sk_err_soft), else ErrTimeout.
 func (e *endpoint) timeoutErrLocked() error {
-	if e.softErr != nil {
-		return e.softErr
+	if e.extra != nil && e.extra.softErr != nil {
+		return e.extra.softErr
 	}
 	return tcpip.ErrTimeout
 }
@@ -299,7 +299,7 @@ func (e *endpoint) keepaliveTimerLocked(now tcpip.MonotonicTime) {
 		e.keepaliveAt = e.lastRcvAt.Add(e.kaIdle)
 		return
 	}
-	if e.kaProbes >= e.kaCount {
+	if int(e.kaProbes) >= e.kaCount {
 		e.p.stats.KeepAliveTimeouts.Inc()
 		e.timeoutLocked()
 		return
