@@ -68,12 +68,10 @@ func (s *Stack) TransportEndpoints(proto tcpip.TransportProtocolNumber) []Transp
 		}
 		t.mu.RLock()
 		for _, e := range t.ids {
-			for _, g := range e.groups {
-				for _, m := range g.members {
-					if _, ok := seen[m.ep]; !ok {
-						seen[m.ep] = struct{}{}
-						eps = append(eps, m.ep)
-					}
+			for _, ep := range e.all {
+				if _, ok := seen[ep]; !ok {
+					seen[ep] = struct{}{}
+					eps = append(eps, ep)
 				}
 			}
 		}

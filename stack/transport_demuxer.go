@@ -90,7 +90,7 @@ type demuxProtoKey struct {
 // demuxTable holds the endpoints of one protocol pair by id.
 type demuxTable struct {
 	mu  sync.RWMutex
-	ids map[demuxKey]*demuxIDEntry // guarded by mu
+	ids map[demuxKey]demuxIDEntry // guarded by mu
 }
 
 // demuxKey is a TransportEndpointID flattened into bytes without padding
@@ -117,9 +117,41 @@ func demuxKeyOf(id TransportEndpointID) demuxKey {
 	}
 }
 
-// demuxIDEntry holds the groups registered under one id, one per device.
+// demuxIDEntry holds what is registered under one id. The usual case,
+// one endpoint (every connection), is held in the entry itself, in the
+// table's map: ep, with its flags and device. Otherwise ep is nil and
+// multi holds the groups, one per device. Every connection holds an entry
+// in the table of each end, so the single endpoint costs no allocation of
+// its own (DESIGN.md principle 6).
 type demuxIDEntry struct {
+	ep     TransportEndpoint
+	flags  PortFlags
+	device tcpip.NICID
+	multi  *demuxMulti
+}
+
+// demuxMulti holds the groups registered under one id, one per device.
+type demuxMulti struct {
 	groups []demuxGroup // guarded by demuxTable.mu
+}
+
+// single reports whether e holds one endpoint in itself.
+func (e *demuxIDEntry) single() bool { return e.multi == nil }
+
+// all yields every endpoint of e with its device.
+func (e *demuxIDEntry) all(yield func(tcpip.NICID, TransportEndpoint) bool) {
+	if e.single() {
+		yield(e.device, e.ep)
+		return
+	}
+	for i := range e.multi.groups {
+		g := &e.multi.groups[i]
+		for _, m := range g.members {
+			if !yield(g.device, m.ep) {
+				return
+			}
+		}
+	}
 }
 
 // demuxGroup holds the endpoints registered under one id and one device.
@@ -184,7 +216,7 @@ func (d *transportDemuxer) tableOrCreate(net tcpip.NetworkProtocolNumber, trans 
 	for k, t := range *old {
 		m[k] = t
 	}
-	t := &demuxTable{ids: make(map[demuxKey]*demuxIDEntry)}
+	t := &demuxTable{ids: make(map[demuxKey]demuxIDEntry)}
 	m[k] = t
 	d.tables.Store(&m)
 	return t
@@ -256,13 +288,26 @@ func (t *demuxTable) register(id TransportEndpointID, ep TransportEndpoint, flag
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := demuxKeyOf(id)
-	e := t.ids[k]
-	if e == nil {
-		e = &demuxIDEntry{}
+	e, ok := t.ids[k]
+	if !ok {
+		t.ids[k] = demuxIDEntry{ep: ep, flags: flags, device: device}
+		return nil
+	}
+	if e.single() {
+		if e.device == device && (e.ep == ep || !e.flags.portShares(flags)) {
+			return tcpip.ErrAddressInUse
+		}
+		// A second endpoint: the entry moves to groups.
+		e = demuxIDEntry{multi: &demuxMulti{groups: []demuxGroup{{
+			device:   e.device,
+			members:  []demuxMember{{e.ep, e.flags}},
+			balanced: e.flags.LoadBalanced,
+		}}}}
 		t.ids[k] = e
 	}
-	for i := range e.groups {
-		g := &e.groups[i]
+	m := e.multi
+	for i := range m.groups {
+		g := &m.groups[i]
 		if g.device != device {
 			continue
 		}
@@ -275,7 +320,7 @@ func (t *demuxTable) register(id TransportEndpointID, ep TransportEndpoint, flag
 		g.balanced = g.balanced && flags.LoadBalanced
 		return nil
 	}
-	e.groups = append(e.groups, demuxGroup{
+	m.groups = append(m.groups, demuxGroup{
 		device:   device,
 		members:  []demuxMember{{ep, flags}},
 		balanced: flags.LoadBalanced,
@@ -288,12 +333,19 @@ func (t *demuxTable) unregister(id TransportEndpointID, ep TransportEndpoint, de
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := demuxKeyOf(id)
-	e := t.ids[k]
-	if e == nil {
+	e, ok := t.ids[k]
+	if !ok {
 		return
 	}
-	for i := range e.groups {
-		g := &e.groups[i]
+	if e.single() {
+		if e.ep == ep && e.device == device {
+			delete(t.ids, k)
+		}
+		return
+	}
+	ms := e.multi
+	for i := range ms.groups {
+		g := &ms.groups[i]
 		if g.device != device {
 			continue
 		}
@@ -305,8 +357,8 @@ func (t *demuxTable) unregister(id TransportEndpointID, ep TransportEndpoint, de
 			// hash's choice depend on it.
 			g.members = slices.Delete(g.members, j, j+1)
 			if len(g.members) == 0 {
-				e.groups = slices.Delete(e.groups, i, i+1)
-				if len(e.groups) == 0 {
+				ms.groups = slices.Delete(ms.groups, i, i+1)
+				if len(ms.groups) == 0 {
 					delete(t.ids, k)
 				}
 				return
@@ -321,13 +373,30 @@ func (t *demuxTable) unregister(id TransportEndpointID, ep TransportEndpoint, de
 	}
 }
 
-// groupFor returns the group of e that receives packets of nic: the group
+// find returns the endpoint of e that receives a unicast packet of id on
+// nic, or nil: a member of the group bound to nic, else of the group
+// bound to no NIC; nic 0 (not known) prefers the group bound to no NIC,
+// else takes the first.
+func (e *demuxIDEntry) find(id TransportEndpointID, nic tcpip.NICID, seed uint32) TransportEndpoint {
+	if e.single() {
+		if e.device == 0 || e.device == nic || nic == 0 {
+			return e.ep
+		}
+		return nil
+	}
+	if g := e.multi.groupFor(nic); g != nil {
+		return g.pick(id, seed)
+	}
+	return nil
+}
+
+// groupFor returns the group of m that receives packets of nic: the group
 // bound to nic, else the group bound to no NIC. nic 0 (not known) prefers
 // the group bound to no NIC, else takes the first.
-func (e *demuxIDEntry) groupFor(nic tcpip.NICID) *demuxGroup {
+func (m *demuxMulti) groupFor(nic tcpip.NICID) *demuxGroup {
 	var unbound *demuxGroup
-	for i := range e.groups {
-		g := &e.groups[i]
+	for i := range m.groups {
+		g := &m.groups[i]
 		switch {
 		case g.device == 0:
 			unbound = g
@@ -335,8 +404,8 @@ func (e *demuxIDEntry) groupFor(nic tcpip.NICID) *demuxGroup {
 			return g
 		}
 	}
-	if unbound == nil && nic == 0 && len(e.groups) > 0 {
-		return &e.groups[0]
+	if unbound == nil && nic == 0 && len(m.groups) > 0 {
+		return &m.groups[0]
 	}
 	return unbound
 }
@@ -387,12 +456,12 @@ func (t *demuxTable) findLocked(id TransportEndpointID, nic tcpip.NICID, seed ui
 		if !ok {
 			continue
 		}
-		e := t.ids[demuxKeyOf(k)]
-		if e == nil {
+		e, ok := t.ids[demuxKeyOf(k)]
+		if !ok {
 			continue
 		}
-		if g := e.groupFor(nic); g != nil {
-			return g.pick(id, seed)
+		if ep := e.find(id, nic, seed); ep != nil {
+			return ep
 		}
 	}
 	return nil
@@ -414,18 +483,15 @@ func (t *demuxTable) appendAllLocked(eps []TransportEndpoint, id TransportEndpoi
 		if !ok {
 			continue
 		}
-		e := t.ids[demuxKeyOf(k)]
-		if e == nil {
+		e, ok := t.ids[demuxKeyOf(k)]
+		if !ok {
 			continue
 		}
-		for i := range e.groups {
-			g := &e.groups[i]
-			if g.device != 0 && nic != 0 && g.device != nic {
+		for device, ep := range e.all {
+			if device != 0 && nic != 0 && device != nic {
 				continue
 			}
-			for _, m := range g.members {
-				eps = append(eps, m.ep)
-			}
+			eps = append(eps, ep)
 		}
 	}
 	return eps
@@ -510,12 +576,10 @@ func (d *transportDemuxer) registeredEndpoints() []TransportEndpoint {
 	for _, t := range d.allTables() {
 		t.mu.RLock()
 		for _, e := range t.ids {
-			for _, g := range e.groups {
-				for _, m := range g.members {
-					if _, ok := seen[m.ep]; !ok {
-						seen[m.ep] = struct{}{}
-						eps = append(eps, m.ep)
-					}
+			for _, ep := range e.all {
+				if _, ok := seen[ep]; !ok {
+					seen[ep] = struct{}{}
+					eps = append(eps, ep)
 				}
 			}
 		}

@@ -996,3 +996,72 @@ func BenchmarkDemuxDeliver(b *testing.B) {
 		})
 	}
 }
+
+// An id with one endpoint (every connection) keeps it in the table's map
+// entry, with no group allocated; a second endpoint moves the entry to
+// groups, and delivery and unregistering behave alike in both forms.
+func TestDemuxSingleEntry(t *testing.T) {
+	v4 := []tcpip.NetworkProtocolNumber{demuxV4}
+	s := demuxTestStack(1)
+	id := demuxID("10.0.0.1:80", "10.0.0.2:1000")
+	pkt := demuxID("10.0.0.1:80", "10.0.0.2:1000")
+	entry := func() (demuxIDEntry, bool) {
+		tb := s.demux.table(demuxV4, demuxTCP)
+		tb.mu.RLock()
+		defer tb.mu.RUnlock()
+		e, ok := tb.ids[demuxKeyOf(id)]
+		return e, ok
+	}
+	a, b := demuxNewEP("a"), demuxNewEP("b")
+	if err := s.RegisterTransportEndpoint(v4, demuxTCP, id, a, portReuseAddr, 3); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := entry(); !ok || !e.single() || e.ep != TransportEndpoint(a) || e.device != 3 || e.flags != portReuseAddr {
+		t.Fatalf("one endpoint: entry %+v", e)
+	}
+	for _, tc := range []struct {
+		nic  tcpip.NICID
+		want TransportEndpoint
+	}{{3, a}, {0, a}, {4, nil}} {
+		if got := s.FindTransportEndpoint(demuxV4, demuxTCP, pkt, tc.nic); got != tc.want {
+			t.Errorf("one endpoint bound to NIC 3, packet on NIC %d: %v, want %v", tc.nic, got, tc.want)
+		}
+	}
+	if err := s.RegisterTransportEndpoint(v4, demuxTCP, id, a, portReuseAddr, 3); err != tcpip.ErrAddressInUse {
+		t.Fatalf("same endpoint twice: %v", err)
+	}
+	if err := s.RegisterTransportEndpoint(v4, demuxTCP, id, b, portReuseAddr, 3); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := entry(); e.single() || len(e.multi.groups) != 1 || len(e.multi.groups[0].members) != 2 {
+		t.Fatalf("two endpoints: entry %+v", e)
+	}
+	// SO_REUSEADDR: the most recently registered receives unicast.
+	if got := s.FindTransportEndpoint(demuxV4, demuxTCP, pkt, 3); got != TransportEndpoint(b) {
+		t.Fatalf("two endpoints: %v, want b", got)
+	}
+	s.UnregisterTransportEndpoint(v4, demuxTCP, id, b, portReuseAddr, 3)
+	if got := s.FindTransportEndpoint(demuxV4, demuxTCP, pkt, 3); got != TransportEndpoint(a) {
+		t.Fatalf("after b left: %v, want a", got)
+	}
+	s.UnregisterTransportEndpoint(v4, demuxTCP, id, a, portReuseAddr, 4) // another device: nothing
+	if _, ok := entry(); !ok {
+		t.Fatal("unregistering with another device removed the entry")
+	}
+	s.UnregisterTransportEndpoint(v4, demuxTCP, id, a, portReuseAddr, 3)
+	if _, ok := entry(); ok {
+		t.Fatal("the entry outlived its last endpoint")
+	}
+	// The single form: unregistering with another device keeps it.
+	if err := s.RegisterTransportEndpoint(v4, demuxTCP, id, a, PortFlags{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.UnregisterTransportEndpoint(v4, demuxTCP, id, a, PortFlags{}, 2)
+	if e, ok := entry(); !ok || !e.single() {
+		t.Fatal("unregistering a single entry with another device removed it")
+	}
+	s.UnregisterTransportEndpoint(v4, demuxTCP, id, b, PortFlags{}, 0)
+	if e, ok := entry(); !ok || e.ep != TransportEndpoint(a) {
+		t.Fatal("unregistering another endpoint removed the single entry")
+	}
+}
