@@ -323,6 +323,16 @@ type routeCache struct {
 	slots [routeCacheSlots]atomic.Pointer[Route]
 }
 
+// same reports whether r and o are the same path. netEP is not compared:
+// it is the NIC's endpoint of NetProto, fixed when the NIC was made (and
+// comparing interfaces would panic on a dynamic type that is not
+// comparable).
+func (r *Route) same(o *Route) bool {
+	return r.nic == o.nic && r.NetProto == o.NetProto && r.LocalAddress == o.LocalAddress &&
+		r.RemoteAddress == o.RemoteAddress && r.NextHop == o.NextHop &&
+		r.RemoteLinkAddress == o.RemoteLinkAddress && r.NIC == o.NIC && r.Loop == o.Loop
+}
+
 // routeCacheSlots is the number of a stack's cached Routes (a power of
 // two).
 const routeCacheSlots = 64
@@ -334,7 +344,7 @@ func (c *routeCache) share(r Route) *Route {
 	h := binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(r.NIC)
 	h *= 0xbf58476d1ce4e5b9
 	slot := &c.slots[h>>(64-bits.TrailingZeros(routeCacheSlots))]
-	if p := slot.Load(); p != nil && *p == r {
+	if p := slot.Load(); p != nil && p.same(&r) {
 		return p
 	}
 	p := new(Route)
