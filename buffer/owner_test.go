@@ -38,3 +38,27 @@ func TestOwnerPaidOnce(t *testing.T) {
 		t.Errorf("Release paid %d in %d calls, want 15 in 2", o.n, o.calls)
 	}
 }
+
+// TestOwnerCharge reports the charge of a packet with an owner and 0
+// without one, after Orphan and on a clone.
+func TestOwnerCharge(t *testing.T) {
+	var o countingOwner
+	p := buffer.NewPacketFromBytes(0, []byte("x"))
+	defer p.Release()
+	if got := p.OwnerCharge(); got != 0 {
+		t.Errorf("OwnerCharge without an owner = %d, want 0", got)
+	}
+	p.SetOwner(&o, 7)
+	if got := p.OwnerCharge(); got != 7 {
+		t.Errorf("OwnerCharge = %d, want 7", got)
+	}
+	c := p.Clone()
+	if got := c.OwnerCharge(); got != 0 {
+		t.Errorf("OwnerCharge of a clone = %d, want 0", got)
+	}
+	c.Release()
+	p.Orphan()
+	if got := p.OwnerCharge(); got != 0 {
+		t.Errorf("OwnerCharge after Orphan = %d, want 0", got)
+	}
+}

@@ -505,9 +505,15 @@ func (p *Packet) All() iter.Seq[[]byte] {
 
 // Owner is what a Packet is charged to while it exists: a sending socket's
 // send buffer, as Linux charges an skb's truesize to sk_wmem_alloc until
-// the driver frees it or hands it on (skb_orphan). An Owner must be safe
-// for concurrent use: its packets are released by whichever goroutine
-// holds them last.
+// the driver frees it or hands it on (skb_orphan). A link that moves
+// packets to another stack in memory (a pipe, a loopback) keeps the charge
+// on the packet, so that it is paid back only when the receiving socket's
+// reader takes the datagram, or wherever the packet is dropped (as an
+// AF_UNIX datagram stays charged to its sender until it is read); a link
+// that transmits (a TAP device) pays it back once the packet is written.
+// An Owner must be safe for concurrent use: its packets are released by
+// whichever goroutine holds them last, and it may be paid back after the
+// endpoint it stands for was closed.
 type Owner interface {
 	// PacketReleased returns the charge of one of the owner's packets.
 	// It is called once per SetOwner, by Release or Orphan.
@@ -522,14 +528,25 @@ func (p *Packet) SetOwner(o Owner, charge int) {
 	p.owner, p.charge = o, charge
 }
 
-// Orphan pays p's owner back now and leaves p without one: a link calls it
-// when a packet leaves its queue, so that the sender's buffer covers the
-// packets queued in the link and no more.
+// Orphan pays p's owner back now and leaves p without one: whoever keeps
+// a packet beyond where its sender should be held back for it calls it (a
+// datagram delivered to several sockets, for instance, see transport/udp).
 func (p *Packet) Orphan() {
 	if o := p.owner; o != nil {
 		p.owner = nil
 		o.PacketReleased(p.charge)
 	}
+}
+
+// OwnerCharge returns what p's owner was charged for it (SetOwner), or 0
+// if p has no owner. A receive queue charges a packet still charged to its
+// sender no more than that, so that a receiver whose buffer is as large as
+// the sender's cannot overflow from that sender's datagrams alone.
+func (p *Packet) OwnerCharge() int {
+	if p.owner == nil {
+		return 0
+	}
+	return p.charge
 }
 
 // TakeOwner moves from's owner and charge to p (which is orphaned first),

@@ -250,9 +250,9 @@ func (c *UDPConn) write(b []byte, to *tcpip.FullAddress, dst netip.AddrPort) (in
 	var n int
 	opts := tcpip.WriteOptions{To: to}
 	// A UDP endpoint refuses a datagram with ErrWouldBlock only while
-	// its send buffer is full, and signals EventOut when the links have
-	// freed half of it: the write waits, as a blocking Linux UDP socket
-	// does (a full link queue is ErrNoBufferSpace, ENOBUFS).
+	// its send buffer is full, and signals EventOut when half of it was
+	// paid back: the write waits, as a blocking Linux UDP socket does
+	// (a full link queue is ErrNoBufferSpace, ENOBUFS).
 	err := block(context.Background(), c.ep, tcpip.EventOut|tcpip.EventErr|tcpip.EventHUp, c.writeDeadline.expired(), c.closing, func() error {
 		var err error
 		n, err = c.ep.Write(b, opts)
@@ -301,7 +301,9 @@ func (c *UDPConn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets when writes time out, as SetReadDeadline does for
 // reads. A UDP write blocks only while its send buffer (SO_SNDBUF) is full
-// of datagrams the link has not yet let go of.
+// of datagrams not yet paid back: those the link has not yet let go of,
+// and over an in-memory link (link/pipe, link/loopback) those the
+// receiving socket has not yet read.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 	if err := c.checkOpen("set"); err != nil {
 		return err

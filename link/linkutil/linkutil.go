@@ -28,8 +28,11 @@ import (
 // buffer.Packet.ToInbound, so the receiver consumes the headers in place),
 // and it has no header area and zero metadata (protocols, link addresses,
 // type, NIC), as a freshly received frame would; pkt's owner
-// (buffer.Owner, the sending socket's buffer) stays charged, until the
-// link lets go of it (Packet.Orphan). ToInbound takes ownership of pkt;
+// (buffer.Owner, the sending socket's buffer) stays charged, so that an
+// in-memory link carries the charge to the receiving stack, which pays it
+// back when it lets go of the packet (see package pipe). A link that
+// should pay the sender back when the packet leaves it calls Orphan on the
+// result. ToInbound takes ownership of pkt;
 // the caller owns the result. It allocates nothing.
 func ToInbound(pkt *buffer.Packet) *buffer.Packet {
 	pkt.ToInbound()

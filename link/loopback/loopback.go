@@ -13,6 +13,11 @@
 // queue (counted in Stats.TxQueueFull and by the NIC). Packets written
 // while no dispatcher is attached are discarded and counted.
 //
+// As over a pipe (see package pipe), a packet stays charged to its sender
+// (buffer.Owner, a UDP endpoint's send buffer) until the receiving socket's
+// reader takes it or it is dropped: a UDP writer to a local socket waits
+// for the reader rather than overflowing its receive buffer.
+//
 // By default the endpoint reports RX and TX checksum offload as well, as
 // Linux's lo does: bytes that never leave memory need no checksum.
 package loopback

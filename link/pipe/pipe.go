@@ -16,8 +16,9 @@
 // # Delivery
 //
 // A write never delivers synchronously: WritePackets converts each packet
-// into the inbound form (linkutil.ToInbound, which copies nothing) and queues it at the other end, whose delivery goroutine hands
-// it to that end's dispatcher, in order, in batches. The goroutine runs
+// into the inbound form (linkutil.ToInbound, which copies nothing) and
+// queues it at the other end, whose delivery goroutine hands it to that
+// end's dispatcher, in order, in batches. The goroutine runs
 // while a dispatcher is attached to its end; an end with no dispatcher
 // (never attached, detached or closed) discards what is written to it and
 // counts it in its Stats.RxDetached, and the writer sees success, as a
@@ -28,14 +29,31 @@
 // packets it could not queue (the writer's Stats.TxQueueFull counts them,
 // and so does the NIC): backpressure, never a silent drop, so that a
 // benchmark or test that overruns the receiver sees it. Senders hold back
-// on it: TCP waits for its next ACK, and a UDP writer whose datagrams the
-// queue holds waits for one of them to leave.
+// on it: TCP waits for its next ACK, and a UDP writer with datagrams in
+// flight waits for one of them to be paid back (see below).
 //
-// A queued packet stays charged to its sender (buffer.Owner: a UDP
-// endpoint's send buffer) until the delivery goroutine takes it, as a
-// device driver frees a transmitted packet, so a UDP writer faster than
-// the far end waits for room in its send buffer rather than filling the
-// queue.
+// # Backpressure from end to end
+//
+// A packet stays charged to its sender (buffer.Owner: a UDP endpoint's
+// send buffer) while it is queued, and after the far end's stack received
+// it: both stacks are in this process, so the charge travels with the
+// packet up to the receiving socket and is paid back when that socket's
+// reader takes the datagram, or wherever the packet is dropped on the way
+// (a full queue here, a filter, no socket for it, a bad checksum, a full
+// receive buffer, the receiving socket closed with the datagram queued).
+// This is how an AF_UNIX datagram socket holds its sender back: a UDP
+// writer then never has more than its SO_SNDBUF in flight, the far
+// socket's queue included, so that a receiver whose SO_RCVBUF is at least
+// that SO_SNDBUF loses nothing to that writer however slowly it reads:
+// the writer waits instead (gonet's UDPConn.Write blocks; a non-blocking
+// Write gets tcpip.ErrWouldBlock and EventOut once half the buffer was
+// paid back). The price is the AF_UNIX one: a receiving socket that is
+// never read, and never closed, keeps such a writer blocked. A datagram
+// delivered to several sockets (multicast, broadcast) pays its sender
+// back when it is delivered, and a stack that forwards a packet onto
+// another link passes the charge on with it. A link that transmits (a TAP
+// device) pays the sender back once the packet is written, as Linux
+// frees a transmitted skb.
 //
 // Close stops the end's goroutine and returns once it has exited.
 //

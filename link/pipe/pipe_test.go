@@ -455,16 +455,44 @@ func (o *owner) paid() int {
 	return o.n
 }
 
+// holding is a dispatcher that keeps what it is delivered, as a receiving
+// socket's queue does, and whose deliveries wait for release.
+type holding struct {
+	mu      sync.Mutex
+	held    []*buffer.Packet
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holding) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, p *buffer.Packet) {
+	h.mu.Lock()
+	h.held = append(h.held, p)
+	h.mu.Unlock()
+	h.entered <- struct{}{}
+	<-h.release
+}
+
+// take returns the packets delivered so far and forgets them.
+func (h *holding) take() []*buffer.Packet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := h.held
+	h.held = nil
+	return held
+}
+
 // A sender stays charged for its packet while the packet is queued in the
-// pipe, and is paid back when the packet is taken for delivery (not when
-// the receiver is done with it), and for a refused packet at once.
-func TestOwnerPaidAtDelivery(t *testing.T) {
+// pipe and after it was delivered, until the receiver lets go of it
+// (backpressure from end to end, see the package doc); it is paid back at
+// once for a packet the full queue refuses, and for one discarded when the
+// receiving end is detached.
+func TestOwnerPaidByReceiver(t *testing.T) {
 	leakcheck.Check(t)
 	linktest.CheckBuffers(t)
 	a, b := pipe.New(pipe.Config{QueueSize: 1})
 	defer a.Close()
 	defer b.Close()
-	d := newBlocking()
+	d := &holding{entered: make(chan struct{}, 1000), release: make(chan struct{})}
 	b.Attach(d)
 	o1 := &owner{freed: make(chan struct{}, 1)}
 	o2 := &owner{freed: make(chan struct{}, 1)}
@@ -473,8 +501,8 @@ func TestOwnerPaidAtDelivery(t *testing.T) {
 	p1.SetOwner(o1, 1)
 	write(t, a, p1)
 	<-d.entered // the dispatcher holds the first packet
-	if o1.paid() != 1 {
-		t.Errorf("first packet: paid %d while delivered, want 1", o1.paid())
+	if o1.paid() != 0 {
+		t.Errorf("first packet: paid %d while the receiver holds it, want 0", o1.paid())
 	}
 	p2 := outbound("", "2")
 	p2.SetOwner(o2, 2)
@@ -487,13 +515,37 @@ func TestOwnerPaidAtDelivery(t *testing.T) {
 	if o3.paid() != 3 {
 		t.Errorf("refused packet: paid %d, want 3", o3.paid())
 	}
+	for _, p := range d.take() {
+		p.Release()
+	}
+	if o1.paid() != 1 {
+		t.Errorf("first packet: paid %d once the receiver released it, want 1", o1.paid())
+	}
+
+	// Detach b while the second packet is queued: once the detach has
+	// begun, what a writes is discarded (RxDetached) rather than refused.
+	detached := make(chan struct{})
+	go func() {
+		b.Attach(nil)
+		close(detached)
+	}()
+	deadline := time.Now().Add(linktest.WaitTimeout)
+	for b.Stats().RxDetached.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the detach did not begin")
+		}
+		a.WritePackets([]*buffer.Packet{outbound("", "probe")})
+		time.Sleep(time.Millisecond)
+	}
 	if o2.paid() != 0 {
 		t.Errorf("queued packet: paid %d, want 0", o2.paid())
 	}
 	close(d.release)
-	<-o2.freed
-	<-d.entered
+	<-detached
 	if o2.paid() != 2 {
-		t.Errorf("second packet: paid %d, want 2", o2.paid())
+		t.Errorf("packet discarded by the detach: paid %d, want 2", o2.paid())
+	}
+	if held := d.take(); len(held) != 0 {
+		t.Errorf("%d packets delivered after the detach began", len(held))
 	}
 }

@@ -25,13 +25,19 @@ type sendParams struct {
 // layer's errors are returned; a link whose queue is full refuses it with
 // tcpip.ErrNoBufferSpace (ENOBUFS, the datagram is lost).
 //
-// Each datagram is charged to the endpoint's send buffer until the link
-// lets go of it (buffer.Owner): Write returns tcpip.ErrWouldBlock while
-// the charge is at SO_SNDBUF, and EventOut follows when it is down to half,
-// so that a writer faster than the link waits rather than losing
-// datagrams to the link's queue. A link whose queue is full while it holds
-// datagrams of this endpoint makes Write return tcpip.ErrWouldBlock too,
-// with EventOut when the link lets go of one of them (see linkFull).
+// Each datagram is charged to the endpoint's send buffer until it is paid
+// back (buffer.Owner): by a link that transmits it, once written; over an
+// in-memory link to another stack of the process (link/pipe,
+// link/loopback), only when the receiving socket's reader takes it or it
+// is dropped on the way, as an AF_UNIX datagram socket charges its
+// sender. Write returns tcpip.ErrWouldBlock while the charge is at
+// SO_SNDBUF, and EventOut follows when it is down to half, so that a
+// writer faster than the link, or than the reader at the other end of an
+// in-memory link, waits rather than losing datagrams to the link's queue
+// or to the receiver's full buffer. A link whose queue is full while
+// datagrams of this endpoint are in flight makes Write return
+// tcpip.ErrWouldBlock too, with EventOut when one of them is paid back
+// (see linkFull).
 func (e *endpoint) Write(p []byte, opts tcpip.WriteOptions) (int, error) {
 	sp, err := e.prepareWrite(len(p), &opts)
 	if err != nil {
@@ -72,8 +78,9 @@ func linkRefused(err error) bool {
 }
 
 // linkFull is Write's answer to a link that refused a datagram for want of
-// room. If the link holds datagrams of this endpoint, their release will
-// make room: the writer waits for it (Write returns tcpip.ErrWouldBlock,
+// room. If datagrams of this endpoint are in flight (in the link, or read
+// or dropped later by the far stack of an in-memory link), their release
+// will come, and with it room: the writer waits for it (Write returns tcpip.ErrWouldBlock,
 // and EventOut follows the next release, see PacketReleased), as a sender
 // sleeps on a full qdisc rather than losing what it writes. linkFull
 // reports true if the link holds none of them: then no release will come,
@@ -242,6 +249,16 @@ func (e *endpoint) send(sp *sendParams, p []byte) error {
 // protocol.validate) and queued for Read, or dropped and counted when the
 // receive buffer is full.
 func (e *endpoint) HandlePacket(id stack.TransportEndpointID, info stack.NetworkPacketInfo, pkt *buffer.Packet) {
+	if info.Multicast || info.LocalAddressBroadcast {
+		// Over an in-memory link the sender is paid back only when
+		// its datagram is read (see Write), but a multicast or
+		// broadcast datagram goes to every member as a clone that is
+		// not charged, and the charge of the original would hold the
+		// sender to whichever member came last: it is paid back on
+		// delivery, and such a sender is paced by its link, as over
+		// a real one.
+		pkt.Orphan()
+	}
 	length, ok := e.p.validate(info, pkt, &e.stats)
 	if !ok {
 		pkt.Release()

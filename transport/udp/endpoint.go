@@ -8,6 +8,7 @@ import (
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/internal/dgram"
+	"github.com/ustack-go/ustack/transport/internal/rcvq"
 )
 
 // endpointState is the state of an endpoint; see the package doc for the
@@ -127,10 +128,11 @@ type endpoint struct {
 	mcastAddr   netip.Addr
 	memberships []membership
 
-	// wmem is what the datagrams this endpoint sent and the links below
-	// still hold are charged (buffer.Owner), and sndbuf a copy of
-	// sock.SndBufSize readable without mu: Linux's sk_wmem_alloc and
-	// sk_sndbuf. See Write and PacketReleased.
+	// wmem is what the datagrams this endpoint sent and that are not
+	// paid back yet are charged (buffer.Owner: those a link holds, and
+	// over an in-memory link those not yet read or dropped by the far
+	// stack), and sndbuf a copy of sock.SndBufSize readable without mu:
+	// Linux's sk_wmem_alloc and sk_sndbuf. See Write and PacketReleased.
 	wmem   atomic.Int64
 	sndbuf atomic.Int64
 	// linkWait is set while a writer waits for a link whose queue was
@@ -583,15 +585,20 @@ func (e *endpoint) Close() {
 		e.mu.Unlock()
 		return
 	}
-	e.closeLocked()
+	rcv := e.closeLocked()
 	e.mu.Unlock()
+	// The queued datagrams pay their senders back (see HandlePacket),
+	// which wakes their writers: not under our lock.
+	rcv.Clear()
 	e.waitQueue.Notify(tcpip.EventHUp | tcpip.EventIn | tcpip.EventOut)
 }
 
 // Abort implements stack.TransportEndpoint (stack Close).
 func (e *endpoint) Abort() { e.Close() }
 
-func (e *endpoint) closeLocked() {
+// closeLocked moves the endpoint to the closed state and returns its
+// receive queue, which the caller clears after unlocking.
+func (e *endpoint) closeLocked() rcvq.Queue {
 	if e.state != stateInitial {
 		e.unregisterLocked()
 		e.releaseLocked()
@@ -600,10 +607,11 @@ func (e *endpoint) closeLocked() {
 		e.s.LeaveGroup(tcpip.NetworkProtocolFor(m.group), m.nic, m.group)
 	}
 	e.memberships = nil
-	e.sock.Rcv.Clear()
+	rcv := e.sock.Rcv.TakeAll()
 	e.route = nil
 	e.remote = netip.AddrPort{}
 	e.state = stateClosed
+	return rcv
 }
 
 // LocalAddress implements tcpip.Endpoint: the bound address and port (the
@@ -636,8 +644,8 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, error) {
 }
 
 // Readiness implements tcpip.Endpoint. The endpoint is writable while the
-// datagrams the links still hold are charged less than half its send
-// buffer, as Linux's sock_writeable has it; a closed one always is.
+// datagrams not yet paid back are charged less than half its send buffer,
+// as Linux's sock_writeable has it; a closed one always is.
 func (e *endpoint) Readiness(mask tcpip.Events) tcpip.Events {
 	e.mu.Lock()
 	r := e.sock.Readiness(e.state == stateClosed)
@@ -655,12 +663,15 @@ func (e *endpoint) writable() bool {
 	return 2*e.wmem.Load() < e.sndbuf.Load() && !e.linkWait.Load()
 }
 
-// PacketReleased implements buffer.Owner: a link let go of one of the
-// endpoint's datagrams. Writers waiting for room are woken when the charge
-// falls to half the send buffer, as Linux's sock_def_write_space wakes
-// them, so that a blocked writer resumes with room for a burst rather than
-// for one datagram at a time. A writer waiting for a full link is woken by
-// the first release.
+// PacketReleased implements buffer.Owner: one of the endpoint's datagrams
+// was paid back (a link transmitted it, or, over an in-memory link, the
+// receiving socket's reader took it or it was dropped on the way; see
+// package link/pipe). It may come after Close, from any goroutine, and
+// takes no lock of the endpoint. Writers waiting for room are woken when
+// the charge falls to half the send buffer, as Linux's
+// sock_def_write_space wakes them, so that a blocked writer resumes with
+// room for a burst rather than for one datagram at a time. A writer
+// waiting for a full link is woken by the first release.
 func (e *endpoint) PacketReleased(charge int) {
 	c := int64(charge)
 	n := e.wmem.Add(-c)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ustack-go/ustack/internal/leakcheck"
 	"github.com/ustack-go/ustack/link/ethernet"
+	"github.com/ustack-go/ustack/link/impair"
 	"github.com/ustack-go/ustack/link/pipe"
 	"github.com/ustack-go/ustack/network/arp"
 	"github.com/ustack-go/ustack/network/ipv4"
@@ -33,10 +34,18 @@ func waitReadable(t testing.TB, ep tcpip.Endpoint) {
 	}
 }
 
-// UDP echo between two stacks over a pipe of Ethernet frames, delivered
-// by the pipe's goroutines (ARP resolves B first): the production links,
-// not the test hub.
-func TestEchoOverPipe(t *testing.T) {
+// pipeOptions configures overPipe.
+type pipeOptions struct {
+	pipe pipe.Config
+	// impairAB, if set, impairs what A sends to B.
+	impairAB *impair.Direction
+}
+
+// overPipe builds stacks A (10.0.0.1) and B (10.0.0.2) joined by a pipe of
+// Ethernet frames, delivered by the pipe's goroutines: the production
+// links, not the test hub. It starts the goroutine and buffer leak checks.
+func overPipe(t *testing.T, o pipeOptions) (a, b *stack.Stack) {
+	t.Helper()
 	leakcheck.Check(t)
 	testnet.CheckBuffers(t)
 	clock := tcpip.NewManualClock()
@@ -49,14 +58,18 @@ func TestEchoOverPipe(t *testing.T) {
 		t.Cleanup(s.Close)
 		return s
 	}
-	a, b := newStack(), newStack()
-	la, lb := pipe.New(pipe.Config{})
+	a, b = newStack(), newStack()
+	la, lb := pipe.New(o.pipe)
+	var linkA stack.LinkEndpoint = la
+	if o.impairAB != nil {
+		linkA = impair.New(la, impair.Config{Seed: 1, Tx: *o.impairAB}, clock)
+	}
 	for _, n := range []struct {
 		s    *stack.Stack
 		link stack.LinkEndpoint
 		addr netip.Prefix
 	}{
-		{a, ethernet.New(la), netip.PrefixFrom(addrA, 24)},
+		{a, ethernet.New(linkA), netip.PrefixFrom(addrA, 24)},
 		{b, ethernet.New(lb), netip.PrefixFrom(addrB, 24)},
 	} {
 		if err := n.s.CreateNIC(1, n.link); err != nil {
@@ -69,6 +82,13 @@ func TestEchoOverPipe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return a, b
+}
+
+// UDP echo between two stacks over a pipe of Ethernet frames (ARP
+// resolves B first).
+func TestEchoOverPipe(t *testing.T) {
+	a, b := overPipe(t, pipeOptions{})
 	srv := bound(t, b, netip.Addr{}, 7)
 	cli := newUDP(t, a)
 	if err := cli.Connect(tcpip.FullAddress{Addr: addrB, Port: 7}); err != nil {

@@ -18,13 +18,34 @@
 // datagram is queued and the WaitQueue reports EventIn when the queue
 // stops being empty. Writes are handed to the network layer at once, and
 // each datagram is charged to the endpoint's send buffer
-// (SendBufferSizeOption) until the link lets go of it (buffer.Owner), as
-// Linux charges sk_wmem_alloc: Write returns tcpip.ErrWouldBlock while the
+// (SendBufferSizeOption) until it is paid back (buffer.Owner), as Linux
+// charges sk_wmem_alloc: Write returns tcpip.ErrWouldBlock while the
 // buffer is full, or while a link whose queue is full holds datagrams of
 // the endpoint, and EventOut follows when there is room again. A writer
 // faster than its link thus waits (gonet's UDPConn.Write blocks) rather
-// than losing datagrams; a full link that holds none of the endpoint's
-// datagrams refuses with tcpip.ErrNoBufferSpace (ENOBUFS).
+// than losing datagrams; a full link with none of the endpoint's
+// datagrams in flight refuses with tcpip.ErrNoBufferSpace (ENOBUFS).
+// SendQueueSizeOption reports the bytes charged (Linux's SIOCOUTQ for UDP).
+//
+// # Backpressure over in-memory links
+//
+// A link that transmits (a TAP device) pays a datagram back once it is
+// written. A pipe or a loopback carries the charge to the receiving stack
+// of the same process (see package link/pipe): the datagram is paid back
+// when the receiving endpoint's reader takes it, or where it is dropped
+// (no endpoint for it, a bad checksum or length, a full receive buffer,
+// the receiving endpoint shut for reading or closed with it queued, a
+// full link queue on the way), as an AF_UNIX datagram socket charges its
+// sender. A writer then has at most SO_SNDBUF in flight, the far
+// endpoint's queue included, and the receive queue charges a datagram
+// still charged to its sender no more than the sender was (rcvq.Queue.Push):
+// a receiver whose SO_RCVBUF is at least the writer's SO_SNDBUF (equal by
+// default) never drops that writer's datagrams, however slowly it reads,
+// and the writer waits for it instead. As with AF_UNIX, a receiving
+// endpoint that is neither read nor closed keeps its writers blocked.
+// Multicast and broadcast datagrams, which go to several endpoints, are
+// paid back on delivery; a sender closed while its datagrams are queued
+// elsewhere is paid back later, harmlessly.
 //
 // Inbound datagrams are processed to completion on the goroutine that
 // delivers them and queued in the endpoint's receive queue, bounded by

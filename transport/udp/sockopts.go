@@ -59,6 +59,12 @@ func (e *endpoint) SetSockOpt(opt any) error {
 // GetSockOpt implements tcpip.Endpoint: opt is a pointer to one of the
 // typed option values.
 func (e *endpoint) GetSockOpt(opt any) error {
+	if v, ok := opt.(*tcpip.SendQueueSizeOption); ok {
+		// Linux's udp_ioctl(SIOCOUTQ): the bytes charged to the send
+		// buffer for datagrams not yet paid back (see Write).
+		*v = tcpip.SendQueueSizeOption(e.wmem.Load())
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sock.GetSockOpt(opt) {

@@ -91,8 +91,10 @@ const batchSize = 16
 
 // Deliverer is a bounded queue of inbound packets and the goroutine that
 // delivers them, in order, to the attached dispatcher. A packet's owner
-// (buffer.Owner) stays charged while the packet is queued and is paid back
-// when the packet is taken for delivery. The goroutine runs
+// (buffer.Owner) stays charged while the packet is queued and after it is
+// delivered: the receiving stack pays it back when it lets go of the packet
+// (a socket's reader takes it, or it is dropped on the way), and the
+// Deliverer when it discards the packet. The goroutine runs
 // from the first Attach of a dispatcher until Attach(nil) or Close, so a
 // detached or closed Deliverer holds no goroutine. Packets offered while no
 // dispatcher is attached are released and counted, as a wire with nobody
@@ -187,8 +189,14 @@ func (q *Deliverer) attachLocked(d stack.NetworkDispatcher) {
 		<-exited
 		q.mu.Lock()
 	}
-	n := q.ring.ReleaseAll()
+	// The packets are released outside the lock: releasing one pays its
+	// sender back, which may wake a writer that writes to this queue.
+	var dropped Ring
+	if q.ring.Len() > 0 {
+		dropped, q.ring = q.ring, NewRing(q.ring.Cap())
+	}
 	q.mu.Unlock()
+	n := dropped.ReleaseAll()
 	q.detached.Add(uint64(n))
 }
 
@@ -235,12 +243,6 @@ func (q *Deliverer) run(exited chan struct{}) {
 		d := q.d
 		q.busy = true
 		q.mu.Unlock()
-		// The packets leave the link: their senders' buffers are paid
-		// back (a driver's transmit completion), which wakes senders
-		// blocked on a full send buffer.
-		for i := range n {
-			batch[i].Pkt.Orphan()
-		}
 		if bd, ok := d.(stack.BatchDispatcher); ok {
 			// One call for the batch, so that the NIC can coalesce
 			// it (GRO).

@@ -86,6 +86,15 @@ func Charge(pkt *buffer.Packet) int {
 // __udp_enqueue_schedule_skb it admits a datagram as long as the limit is
 // not yet reached, so an empty queue takes one datagram of any size. On
 // success the queue owns e.Pkt; on failure the caller still does.
+//
+// A packet still charged to its sender (buffer.Packet.OwnerCharge: a
+// datagram from a stack in the same process, over a pipe or a loopback)
+// is charged here no more than its sender was. Such a sender is paid back
+// only when the datagram is read or dropped, so the datagrams of one
+// sender queued here are charged less than that sender's SO_SNDBUF, and a
+// queue whose limit is at least that size is never full because of them:
+// since the queue admits while its charge is under the limit, a datagram
+// of that sender always finds room.
 func (q *Queue) Push(e Entry, limit int) bool {
 	if q.used >= limit {
 		return false
@@ -94,6 +103,9 @@ func (q *Queue) Push(e Entry, limit int) bool {
 		q.grow()
 	}
 	e.charge = Charge(e.Pkt)
+	if c := e.Pkt.OwnerCharge(); c > 0 && c < e.charge {
+		e.charge = c
+	}
 	q.ring[(q.head+q.n)%len(q.ring)] = e
 	q.n++
 	q.used += e.charge
@@ -142,6 +154,17 @@ func (q *Queue) Pop() (e Entry, ok bool) {
 		}
 	}
 	return e, true
+}
+
+// TakeAll moves every queued entry into the Queue it returns and leaves q
+// empty. An endpoint closing takes its queue under its lock and Clears
+// what TakeAll returned after unlocking: releasing a packet may pay its
+// sender back (buffer.Owner), which wakes that sender's writers, and no
+// user callback may run under an endpoint's lock.
+func (q *Queue) TakeAll() Queue {
+	t := *q
+	*q = Queue{}
+	return t
 }
 
 // Clear releases every queued packet and frees the ring.

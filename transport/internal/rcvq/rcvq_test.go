@@ -96,3 +96,65 @@ func TestQueueAllocs(t *testing.T) {
 }
 
 var testAddr = netip.MustParseAddr("192.0.2.1")
+
+// payer counts what its packets paid back.
+type payer struct{ paid int }
+
+func (o *payer) PacketReleased(c int) { o.paid += c }
+
+// A packet still charged to its sender is charged no more than the sender
+// was, and no less than Charge would when the sender was charged more.
+func TestChargeCappedBySender(t *testing.T) {
+	var q rcvq.Queue
+	var o payer
+	small := pkt(10)
+	small.SetOwner(&o, 100)
+	large := pkt(10)
+	large.SetOwner(&o, 1<<20)
+	plain := pkt(10)
+	want := 100 + 2*rcvq.Charge(plain)
+	for _, p := range []*buffer.Packet{small, large, plain} {
+		if !q.Push(rcvq.Entry{Pkt: p}, 1<<30) {
+			t.Fatal("Push refused")
+		}
+	}
+	if q.Used() != want {
+		t.Errorf("Used = %d, want %d", q.Used(), want)
+	}
+	for range 3 {
+		e, _ := q.Pop()
+		e.Pkt.Release()
+	}
+	if q.Used() != 0 || o.paid != 100+1<<20 {
+		t.Errorf("after popping: Used %d, sender paid %d", q.Used(), o.paid)
+	}
+}
+
+// TakeAll leaves the queue empty and usable and hands over every entry in
+// order, with its charge.
+func TestTakeAll(t *testing.T) {
+	var q rcvq.Queue
+	for i := range 3 {
+		q.Push(rcvq.Entry{Pkt: pkt(i), SrcPort: uint16(i)}, 1<<20)
+	}
+	used := q.Used()
+	taken := q.TakeAll()
+	if q.Len() != 0 || q.Used() != 0 || q.Front() != nil {
+		t.Fatalf("after TakeAll: Len %d Used %d", q.Len(), q.Used())
+	}
+	if taken.Len() != 3 || taken.Used() != used {
+		t.Fatalf("taken: Len %d Used %d, want 3, %d", taken.Len(), taken.Used(), used)
+	}
+	p := pkt(1)
+	if !q.Push(rcvq.Entry{Pkt: p}, 1<<20) {
+		t.Fatal("Push after TakeAll refused")
+	}
+	for i := range 3 {
+		e, _ := taken.Pop()
+		if e.SrcPort != uint16(i) {
+			t.Fatalf("taken entry %d is %d", i, e.SrcPort)
+		}
+		e.Pkt.Release()
+	}
+	q.Clear()
+}
