@@ -22,7 +22,7 @@ type localQueue struct {
 	q         []localPacket // guarded by mu
 	spare     []localPacket // guarded by mu: the drained slice, reused
 	timer     tcpip.Timer   // guarded by mu
-	scheduled bool          // guarded by mu
+	scheduled bool          // guarded by mu: a drain is scheduled or running
 	closed    bool          // guarded by mu
 }
 
@@ -55,21 +55,27 @@ func (l *localQueue) enqueue(n *nic, proto tcpip.NetworkProtocolNumber, pkt *buf
 	l.mu.Unlock()
 }
 
+// drain delivers the queued packets, in order, until the queue is empty.
+// It stays scheduled while it delivers, so that packets queued meanwhile
+// wait for it rather than start a second drain on another goroutine, which
+// would deliver them ahead of the ones in hand.
 func (l *localQueue) drain() {
 	l.mu.Lock()
-	q := l.q
-	l.q, l.spare = l.spare[:0], nil
+	for len(l.q) > 0 && !l.closed {
+		q := l.q
+		l.q, l.spare = l.spare[:0], nil
+		l.mu.Unlock()
+		for i, p := range q {
+			p.pkt.Type = buffer.PacketHost
+			p.n.DeliverNetworkPacket(p.proto, p.pkt)
+			q[i] = localPacket{}
+		}
+		l.mu.Lock()
+		if l.spare == nil {
+			l.spare = q[:0]
+		}
+	}
 	l.scheduled = false
-	l.mu.Unlock()
-	for i, p := range q {
-		p.pkt.Type = buffer.PacketHost
-		p.n.DeliverNetworkPacket(p.proto, p.pkt)
-		q[i] = localPacket{}
-	}
-	l.mu.Lock()
-	if l.spare == nil {
-		l.spare = q[:0]
-	}
 	l.mu.Unlock()
 }
 
@@ -89,13 +95,16 @@ func (l *localQueue) close() {
 
 // toInbound turns an outbound packet (headers in the header area, payload
 // after) into an inbound one (everything in the payload), sharing the
-// payload's chunks. It owns pkt.
+// payload's chunks. It owns pkt. The sender's charge (buffer.Owner) moves
+// to the inbound packet, so that, as over a pipe, a local UDP sender is
+// paid back when the receiving socket's reader takes the datagram.
 func toInbound(pkt *buffer.Packet) *buffer.Packet {
 	in := buffer.NewPacket(0, nil)
 	in.Payload.Append(pkt.Headers())
 	in.Payload.Merge(&pkt.Payload)
 	in.NetworkProtocol = pkt.NetworkProtocol
 	in.NIC = pkt.NIC
+	in.TakeOwner(pkt)
 	pkt.Release()
 	return in
 }

@@ -9,11 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack-go/ustack/internal/leakcheck"
 	"github.com/ustack-go/ustack/link/impair"
+	"github.com/ustack-go/ustack/link/loopback"
 	"github.com/ustack-go/ustack/link/pipe"
+	"github.com/ustack-go/ustack/network/ipv4"
 	"github.com/ustack-go/ustack/stack"
 	"github.com/ustack-go/ustack/tcpip"
 	"github.com/ustack-go/ustack/transport/internal/rcvq"
+	"github.com/ustack-go/ustack/transport/internal/testnet"
 	"github.com/ustack-go/ustack/transport/udp"
 )
 
@@ -132,12 +136,56 @@ func connectedPair(t *testing.T, a, b *stack.Stack) (srv, cli tcpip.Endpoint) {
 func TestSlowReaderLosesNothing(t *testing.T) {
 	a, b := overPipe(t, pipeOptions{pipe: pipe.Config{QueueSize: 4096}})
 	srv, cli := connectedPair(t, a, b)
+	checkSlowReader(t, srv, cli)
+}
+
+// The same between two endpoints of one stack, over a loopback NIC.
+func TestLocalSlowReaderLosesNothing(t *testing.T) {
+	leakcheck.Check(t)
+	testnet.CheckBuffers(t)
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol},
+	})
+	t.Cleanup(s.Close)
+	if err := s.CreateNIC(1, loopback.New(loopback.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParsePrefix("127.0.0.1/8")
+	if err := s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: tcpip.IPv4ProtocolNumber, Address: lo}, stack.AddressProperties{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRoute(tcpip.Route{Destination: lo.Masked(), NIC: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv := bound(t, s, lo.Addr(), 9)
+	cli := newUDP(t, s)
+	if err := cli.Connect(tcpip.FullAddress{Addr: lo.Addr(), Port: 9}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, cli, []byte("warm-up"), nil)
+	waitReadable(t, srv)
+	recv(t, srv)
+	checkSlowReader(t, srv, cli)
+}
+
+// checkSlowReader has cli write datagrams to srv, which reads nothing
+// until cli is blocked with all it wrote queued at srv, and then reads
+// them all. srv has received one datagram already.
+func checkSlowReader(t *testing.T, srv, cli tcpip.Endpoint) {
+	t.Helper()
 	const n, size = 3000, 64
 	w := startWriter(cli, n, size, nil)
 
 	// The reader does not read until the writer is blocked and all it
 	// wrote has reached the reader's queue.
-	<-w.blocked
+	select {
+	case <-w.blocked:
+	case err := <-w.done:
+		t.Fatalf("the writer wrote all %d datagrams (%v) without waiting for the reader", n, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the writer neither blocked nor finished within 10s (%d datagrams)", w.written.Load())
+	}
 	written := w.written.Load()
 	waitFor(t, "the written datagrams to be queued", func() bool {
 		return srv.Stats().PacketsReceived.Load() == uint64(written)+1
