@@ -379,9 +379,11 @@ var neighborOnePool = sync.Pool{New: func() any { return new([1]*buffer.Packet) 
 // not sent: tcpip.ErrInvalidArgument for an address that cannot be a
 // neighbour (invalid, unspecified, multicast) and has no static link
 // address, tcpip.ErrNetworkDown after Close, or the link's error for a
-// packet written at once to a usable entry when out is a NeighborWriter. A full queue drops its oldest
-// packet (counted in Stats().QueueDrops and told to out if it is a
-// NeighborDropObserver), not pkt.
+// packet written at once to a usable entry when out is a NeighborWriter. A
+// full queue of an entry that resolves drops its oldest packet (counted in
+// Stats().QueueDrops and told to out if it is a NeighborDropObserver), not
+// pkt; a full queue of packets waiting behind those a resolution released
+// refuses pkt with tcpip.ErrWouldBlock (counted alike).
 func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
 	c.mu.Lock()
 	if c.closed {
@@ -400,11 +402,7 @@ func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
 		if e.flushing {
 			// Packets that waited for resolution are still being
 			// written: go behind them to keep the order.
-			var w neighborWork
-			c.enqueueLocked(e, pkt, &w)
-			c.mu.Unlock()
-			c.run(&w)
-			return nil
+			return c.sendBehindFlushLocked(e, pkt)
 		}
 		la := e.linkAddr
 		c.mu.Unlock()
@@ -412,6 +410,32 @@ func (c *NeighborCache) Send(addr, local netip.Addr, pkt *buffer.Packet) error {
 	}
 	c.mu.Unlock()
 	return c.sendSlow(addr, local, pkt)
+}
+
+// sendBehindFlushLocked queues pkt behind the packets that waited for e's
+// resolution and that a goroutine is still writing (e.flushing), and
+// unlocks. e is resolved: this queue stands for the link's queue, not for
+// RFC 4861 §7.2.2's queue of packets awaiting resolution, so when it
+// holds MaxQueuedPackets pkt is refused with tcpip.ErrWouldBlock, as a
+// full link queue refuses it, and its sender holds back (a UDP writer
+// waits, TCP waits for its next ACK), rather than the oldest packet being
+// dropped: a fast sender would otherwise lose packets whenever the
+// flushing goroutine is slow to get a CPU. The refusal is counted as a
+// queue drop.
+func (c *NeighborCache) sendBehindFlushLocked(e *neighborEntry, pkt *buffer.Packet) error {
+	if len(e.queue) < c.cfg.MaxQueuedPackets {
+		e.queue = append(e.queue, pkt)
+		c.mu.Unlock()
+		return nil
+	}
+	c.stats.QueueDrops.Inc()
+	addr := e.addr
+	c.mu.Unlock()
+	pkt.Release()
+	if c.drops != nil {
+		c.drops.QueueDropped(addr, 1)
+	}
+	return tcpip.ErrWouldBlock
 }
 
 // sendSlow is Send for an address without a usable entry.
@@ -445,8 +469,9 @@ func (c *NeighborCache) sendSlow(addr, local netip.Addr, pkt *buffer.Packet) err
 			c.enterLocked(e, NeighborDelay, now) // RFC 4861 §7.3.3
 		}
 		if e.flushing {
-			c.enqueueLocked(e, pkt, &w)
-			break
+			err := c.sendBehindFlushLocked(e, pkt)
+			c.run(&w)
+			return err
 		}
 		la := e.linkAddr
 		c.mu.Unlock()

@@ -1701,22 +1701,27 @@ func TestNeighborEntries(t *testing.T) {
 }
 
 // TestNeighborFlushOverflow checks that packets queued behind a flush are
-// bounded like a resolution queue.
+// bounded: beyond MaxQueuedPackets the newest is refused with
+// ErrWouldBlock, as by a full link queue, and what was queued is kept.
 func TestNeighborFlushOverflow(t *testing.T) {
 	cfg := DefaultNUDConfig()
 	cfg.MaxQueuedPackets = 1
 	h := newNeighHarness(t, cfg)
 	h.send(neighAddr1, "q")
 	n := 0
+	var late2 error
 	h.onWrite = func(int, neighRecord) {
 		if n++; n == 1 {
 			h.send(neighAddr1, "late1")
-			h.send(neighAddr1, "late2")
+			late2 = h.c.Send(neighAddr1, netip.Addr{}, neighPkt("late2"))
 		}
 	}
 	h.c.HandleConfirmation(neighAddr1, neighLink1, ReachabilityConfirmationFlags{Solicited: true})
-	if _, writes, _ := h.take(); !slices.Equal(payloadsOf(writes), []string{"q", "late2"}) {
-		t.Fatalf("writes %v, want q late2", writes)
+	if late2 != tcpip.ErrWouldBlock {
+		t.Errorf("Send behind a full flush queue = %v, want ErrWouldBlock", late2)
+	}
+	if _, writes, _ := h.take(); !slices.Equal(payloadsOf(writes), []string{"q", "late1"}) {
+		t.Fatalf("writes %v, want q late1", writes)
 	}
 	if h.dropped[neighAddr1] != 1 || h.c.Stats().QueueDrops.Load() != 1 {
 		t.Fatalf("drops told %v, counted %d; want 1", h.dropped, h.c.Stats().QueueDrops.Load())
