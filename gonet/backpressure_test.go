@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -138,6 +139,69 @@ func TestUDPWriteWaitsForLink(t *testing.T) {
 	}
 	if e := a.Stats().UDP.SendErrors.Load(); e != 0 {
 		t.Errorf("%d send errors", e)
+	}
+	if e := b.Stats().UDP.ReceiveBufferErrors.Load(); e != 0 {
+		t.Errorf("%d datagrams lost at the receiver", e)
+	}
+}
+
+// TestUDPWriteWaitsForReader: over a pipe a datagram is charged to its
+// writer until the far socket reads it, so a blocking Write to a socket
+// that does not read waits (here until its deadline) once SO_SNDBUF is in
+// flight, and every datagram it wrote is then there to read, in order.
+func TestUDPWriteWaitsForReader(t *testing.T) {
+	la, lb := pipe.New(pipe.Config{QueueSize: 4096})
+	a := streamHost(t, la, addrA, udp.NewProtocol)
+	b := streamHost(t, lb, addrB, udp.NewProtocol)
+	srv, err := gonet.ListenUDP(b, netip.AddrPortFrom(addrB, 9), tcpip.IPv4ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := gonet.DialUDP(a, netip.AddrPort{}, netip.AddrPortFrom(addrB, 9), tcpip.IPv4ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv.SetReadDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 64)
+	if _, err := c.Write([]byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	msg := make([]byte, 8)
+	written := 0
+	for ; ; written++ {
+		msg[0], msg[1] = byte(written), byte(written>>8)
+		if _, err = c.Write(msg); err != nil {
+			break
+		}
+		if written > udp.DefaultSendBufferSize/512 {
+			t.Fatalf("%d datagrams written to a socket that reads nothing, more than SO_SNDBUF holds", written)
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write %d: %v, want a timeout", written, err)
+	}
+	if written == 0 {
+		t.Fatal("the first Write timed out")
+	}
+	for i := range written {
+		n, err := srv.Read(buf)
+		if err != nil {
+			t.Fatalf("Read %d of %d: %v", i, written, err)
+		}
+		if n != 8 || int(buf[0])|int(buf[1])<<8 != i {
+			t.Fatalf("datagram %d out of order or corrupt", i)
+		}
+	}
+	srv.SetReadDeadline(time.Now())
+	if n, err := srv.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after the %d written = %d, %v; want a timeout", written, n, err)
 	}
 	if e := b.Stats().UDP.ReceiveBufferErrors.Load(); e != 0 {
 		t.Errorf("%d datagrams lost at the receiver", e)
