@@ -77,16 +77,17 @@ func linkRefused(err error) bool {
 	return err == tcpip.ErrWouldBlock || err == tcpip.ErrNoBufferSpace
 }
 
-// linkFull is Write's answer to a link that refused a datagram for want of
-// room. If datagrams of this endpoint are in flight (in the link, or read
-// or dropped later by the far stack of an in-memory link), their release
-// will come, and with it room: the writer waits for it (Write returns tcpip.ErrWouldBlock,
-// and EventOut follows the next release, see PacketReleased), as a sender
-// sleeps on a full qdisc rather than losing what it writes. linkFull
-// reports true if the link holds none of them: then no release will come,
-// and Write tries once more (the queue may have drained meanwhile) before
-// giving the datagram up with tcpip.ErrNoBufferSpace (ENOBUFS, as Linux's
-// ip_send_skb reports a qdisc drop).
+// linkFull is Write's answer to a link (or a neighbour's queue) that
+// refused a datagram for want of room. If datagrams of this endpoint are
+// in flight (in the link, or not yet read or dropped by the far stack of
+// an in-memory link), their release will come, and with it room: the
+// writer waits for it (Write returns tcpip.ErrWouldBlock, and EventOut
+// follows the next release, see PacketReleased), as a sender sleeps on a
+// full qdisc rather than losing what it writes. linkFull reports true if
+// none is in flight: then no release will come, and Write tries once more
+// (the queue may have drained meanwhile) before giving the datagram up
+// with tcpip.ErrNoBufferSpace (ENOBUFS, as Linux's ip_send_skb reports a
+// qdisc drop).
 func (e *endpoint) linkFull() bool {
 	e.linkWait.Store(true)
 	// A release after the Store sees linkWait and notifies; one before

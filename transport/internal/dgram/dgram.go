@@ -167,7 +167,8 @@ func (s *Socket) GetSockOpt(opt any) bool {
 		}
 		*v = tcpip.ReceiveQueueSizeOption(n)
 	case *tcpip.SendQueueSizeOption:
-		// Datagrams go to the network layer or link at once.
+		// Datagrams go to the network layer or link at once (UDP
+		// reports what its send buffer is charged before asking).
 		*v = 0
 	default:
 		if s.kind == Packet {
