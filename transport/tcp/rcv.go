@@ -302,6 +302,8 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 // newAckLocked handles an ACK of new data.
 func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	acked := int(e.sndUna.Size(g.ack))
+	e.renoReorderOnAckLocked()
+	e.renoHeldOnAckLocked(acked)
 	e.rtt.last = 0
 	e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
 	sample := e.rtt.last
@@ -378,6 +380,11 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	} else if !e.inRecovery || !e.partialSeen {
 		e.rtoAt = now.Add(e.rtoLocked())
 	}
+	if !e.inRecovery && e.renoHeldLostLocked() {
+		// RFC 6675 §5 (2) without SACK (renolost.go): DupThresh
+		// segments beyond the new SND.UNA reached the peer.
+		e.renoFastRetransmitLocked()
+	}
 	e.tlpScheduleLocked(now) // RFC 8985 §7.2
 	// RFC 4861 §7.3.1: forward progress confirms the neighbour.
 	if r := e.route; r != nil {
@@ -396,6 +403,7 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 // §3.2 step 1's recovery point), window inflation after.
 func (e *endpoint) dupAckLocked() {
 	e.dupAcks++
+	e.renoHeldOnDupAckLocked()
 	switch {
 	case e.inRecovery && e.sackOK:
 		// RFC 6675 §5 (A), (C): the scoreboard was updated; send
@@ -404,33 +412,50 @@ func (e *endpoint) dupAckLocked() {
 	case e.inRecovery:
 		e.cc.OnDupAck()
 		e.renoLostRxtLocked()
-	case e.dupAcks == sackDupThresh:
+	case e.sackOK:
+		if e.dupAcks != sackDupThresh {
+			return
+		}
 		// RFC 6582 §3.2 step 1: no new recovery while the ACK is
 		// below the previous recovery point (the loss belongs to a
 		// window already recovered, or to an RTO's go-back-N).
 		if e.recoverSet && e.sndUna.LessThan(e.recover) {
 			return
 		}
-		if e.sackOK {
-			// RFC 6675 §5 (2): DupAcks ≥ DupThresh (unless RACK
-			// has seen reordering, rack.go).
-			if e.rackDupThreshLocked() {
-				e.sackEnterRecoveryLocked()
-			}
-			return
+		// RFC 6675 §5 (2): DupAcks ≥ DupThresh (unless RACK has
+		// seen reordering, rack.go).
+		if e.rackDupThreshLocked() {
+			e.sackEnterRecoveryLocked()
 		}
-		e.inRecovery = true
-		e.partialSeen = false
-		e.recover = e.sndMax
-		e.recoverSet = true
-		e.p.stats.FastRetransmits.Inc()
-		e.p.stats.FastRecovery.Inc()
-		e.undoSaveLocked(false)
-		e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
-		e.retransmitHeadLocked()
-		e.renoArmLostRxtLocked(e.dupAcks)
-		e.rtoAt = e.nowLocked().Add(e.rtoLocked())
+	case e.dupAcks == sackDupThresh || e.renoHeldLostLocked():
+		// RFC 5681 §3.2 step 2: the third duplicate ACK; or fewer,
+		// when segments held beyond SND.UNA were counted before it
+		// (renolost.go).
+		e.renoFastRetransmitLocked()
 	}
+}
+
+// renoFastRetransmitLocked enters NewReno fast recovery without SACK:
+// RFC 6582 §3.2 steps 1 and 2 (RFC 5681 §3.2 steps 2 and 3), unless the
+// cumulative ACK is below the previous recovery point.
+func (e *endpoint) renoFastRetransmitLocked() {
+	// RFC 6582 §3.2 step 1: no new recovery while the ACK is below the
+	// previous recovery point (the loss belongs to a window already
+	// recovered, or to an RTO's go-back-N).
+	if e.recoverSet && e.sndUna.LessThan(e.recover) {
+		return
+	}
+	e.inRecovery = true
+	e.partialSeen = false
+	e.recover = e.sndMax
+	e.recoverSet = true
+	e.p.stats.FastRetransmits.Inc()
+	e.p.stats.FastRecovery.Inc()
+	e.undoSaveLocked(false)
+	e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
+	e.retransmitHeadLocked()
+	e.renoArmLostRxtLocked(e.dupAcks)
+	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 }
 
 // enterTimeWaitLocked moves to TIME-WAIT for 2·MSL (RFC 9293 §3.10.7.4).

@@ -381,6 +381,9 @@ func linkFull(err error) bool {
 func (e *endpoint) countRetransmitLocked() {
 	e.retrans++
 	e.p.stats.Retransmits.Inc()
+	if e.endpointRecovery != nil && e.renoGoBack {
+		e.renoGoBackEnd = e.sndMax // renolost.go
+	}
 }
 
 // retransmitHeadLocked resends the first unacknowledged segment (fast
