@@ -255,7 +255,7 @@ func TestNewRenoGoBackDuplicates(t *testing.T) {
 		wantSent(t, name, ackSACK(t, p, b, ack), want...)
 	}
 	step("ACK of the retransmission", 2000, 10000, 11000) // RFC 5682 §2 step 2b
-	step("10 arrives", 2000, 2000, 3000, 4000)             // step 3a: go-back-N
+	step("10 arrives", 2000, 2000, 3000, 4000)            // step 3a: go-back-N
 	step("11 arrives", 2000, 5000)
 	step("2 arrives", 12000, 12000, 13000, 14000)
 	step("duplicate 3", 12000, 15000) // RFC 3042
