@@ -88,13 +88,10 @@ const (
 	goodputTolerance = 0.25
 	goodputFloor     = 0.2e6 // bit/s
 	// goodputMaxBackoff is the most of its time a transfer at no more
-	// than goodputBackoffLoss loss (goodputBackoffLossNoSACK without
-	// SACK on a path shorter than goodputNoSACKShortRTT) may spend in
-	// RTO backoff: recovery should repair such loss without the timer.
-	goodputMaxBackoff        = 0.10
-	goodputBackoffLoss       = 0.05
-	goodputBackoffLossNoSACK = 0.02
-	goodputNoSACKShortRTT    = 20 * time.Millisecond
+	// than goodputBackoffLoss loss may spend in RTO backoff, with SACK
+	// or without: recovery should repair such loss without the timer.
+	goodputMaxBackoff  = 0.10
+	goodputBackoffLoss = 0.05
 	// goodputGolden is the committed table, relative to the package.
 	goodputGolden = "testdata/goodput.golden"
 )
@@ -294,25 +291,14 @@ func checkGoodputProperties(t *testing.T, rows []goodputRow) {
 		if r.err != nil {
 			continue // reported by the cell
 		}
-		// Loss recovery (RFC 6675 with SACK, RFC 8985 RACK-TLP) repairs
+		// Loss recovery (RFC 6675 with SACK, RFC 8985 RACK-TLP; NewReno,
+		// RFC 6582, without SACK, with the lost-retransmission and
+		// held-segment detection of transport/tcp/renolost.go) repairs
 		// moderate loss; the retransmission timer is the last resort
-		// (RFC 6298 §5). Without SACK, NewReno (RFC 6582) repairs one
-		// hole per round trip and sees a retransmission lost again only
-		// from the duplicate ACKs of data sent after it
-		// (transport/tcp/renolost.go), which small windows do not
-		// produce: at 5 % loss each way on the 1 ms path (a 200 ms
-		// minimum RTO is 200 round trips, and one timeout in ten loses
-		// its retransmission or its ACK and backs off to 400 ms) the
-		// cells without SACK still take 30 to 60 timeouts and spend 3 to
-		// 19 % of the transfer in backoff, so on that path their bound
-		// applies up to goodputBackoffLossNoSACK only.
-		limit := goodputBackoffLoss
-		if !r.cell.sack && r.cell.rtt < goodputNoSACKShortRTT {
-			limit = goodputBackoffLossNoSACK
-		}
-		if r.cell.loss <= limit && r.backoffShare() > goodputMaxBackoff {
+		// (RFC 6298 §5).
+		if r.cell.loss <= goodputBackoffLoss && r.backoffShare() > goodputMaxBackoff {
 			t.Errorf("%s: %.1f %% of the transfer in RTO backoff (%d timeouts, %v), want at most %.0f %% at ≤ %g %% loss",
-				r.cell.name(), r.backoffShare()*100, r.rtos, r.backoff, goodputMaxBackoff*100, limit*100)
+				r.cell.name(), r.backoffShare()*100, r.rtos, r.backoff, goodputMaxBackoff*100, goodputBackoffLoss*100)
 		}
 	}
 	// SACK (RFC 2018, RFC 6675) repairs several losses per round trip

@@ -41,24 +41,20 @@ type endpointRecovery struct {
 	sackBuf    [header.TCPMaxSACKBlocks]header.SACKBlock
 	oooBytes   int
 
-	dupAcks       int
-	inRecovery    bool
-	recover       seqnum.Value
-	recoverSet    bool         // recover holds a past recovery point
-	sacked        []seqRange   // SACK scoreboard above SND.UNA, sorted
-	rexmitNext    seqnum.Value // next byte to consider for retransmission in recovery
-	partialSeen   bool         // a partial ACK was seen in this recovery
-	renoRxtLost   int          // without SACK: dupAcks at which the latest retransmission is taken as lost, 0 for none (renolost.go)
-	renoHeld      int          // without SACK: estimate of the segments the peer holds beyond SND.UNA (renolost.go)
-	renoReord     bool         // without SACK: reordering was seen (renolost.go)
-	renoGoBack    bool         // without SACK: a timeout's go-back-N may still draw duplicate ACKs (renolost.go)
-	renoGoBackEnd seqnum.Value // SND.MAX at the latest retransmission while renoGoBack
-	highRxt       seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
-	rescueRxt     seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
-	rescueSet     bool
-	rxtSndMax     seqnum.Value // SND.MAX at the last retransmission of the recovery
-	rack          rackState    // RACK-TLP (RFC 8985), rack.go and tlp.go
-	prr           prrState     // proportional rate reduction (RFC 6937), prr.go
+	dupAcks     int
+	inRecovery  bool
+	recover     seqnum.Value
+	recoverSet  bool         // recover holds a past recovery point
+	sacked      []seqRange   // SACK scoreboard above SND.UNA, sorted
+	rexmitNext  seqnum.Value // next byte to consider for retransmission in recovery
+	partialSeen bool         // a partial ACK was seen in this recovery
+	reno        renoState    // loss detection without SACK (renolost.go)
+	highRxt     seqnum.Value // RFC 6675 HighRxt (exclusive end), see sack.go
+	rescueRxt   seqnum.Value // RFC 6675 RescueRxt, valid if rescueSet
+	rescueSet   bool
+	rxtSndMax   seqnum.Value // SND.MAX at the last retransmission of the recovery
+	rack        rackState    // RACK-TLP (RFC 8985), rack.go and tlp.go
+	prr         prrState     // proportional rate reduction (RFC 6937), prr.go
 
 	// Spurious recovery detection (RFC 3708 with D-SACK, RFC 4015
 	// response), see sack.go.

@@ -302,11 +302,11 @@ func (e *endpoint) ackLocked(g *segment, now tcpip.MonotonicTime) bool {
 // newAckLocked handles an ACK of new data.
 func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 	acked := int(e.sndUna.Size(g.ack))
-	e.renoReorderOnAckLocked()
-	e.renoHeldOnAckLocked(acked)
+	e.renoOnAckLocked(g, acked, now)
 	e.rtt.last = 0
 	e.rttOnAckLocked(g.ack, g.opts.TSEcr, g.opts.HasTimestamps)
 	sample := e.rtt.last
+	e.renoOnSampleLocked(sample)
 	// Drop the acknowledged data from the send buffer.
 	if g.ack.GreaterThan(e.bufSeq) {
 		n := min(int(e.bufSeq.Size(g.ack)), e.sndBuf.Len())
@@ -403,7 +403,7 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 // §3.2 step 1's recovery point), window inflation after.
 func (e *endpoint) dupAckLocked() {
 	e.dupAcks++
-	e.renoHeldOnDupAckLocked()
+	e.renoOnDupAckLocked()
 	switch {
 	case e.inRecovery && e.sackOK:
 		// RFC 6675 §5 (A), (C): the scoreboard was updated; send
@@ -427,10 +427,9 @@ func (e *endpoint) dupAckLocked() {
 		if e.rackDupThreshLocked() {
 			e.sackEnterRecoveryLocked()
 		}
-	case e.dupAcks == sackDupThresh || e.renoHeldLostLocked():
-		// RFC 5681 §3.2 step 2: the third duplicate ACK; or fewer,
-		// when segments held beyond SND.UNA were counted before it
-		// (renolost.go).
+	case e.renoFastRetransmitDueLocked():
+		// RFC 5681 §3.2 step 2: the third duplicate ACK, or DupThresh
+		// segments held beyond SND.UNA (renolost.go).
 		e.renoFastRetransmitLocked()
 	}
 }
@@ -454,6 +453,7 @@ func (e *endpoint) renoFastRetransmitLocked() {
 	e.undoSaveLocked(false)
 	e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 	e.retransmitHeadLocked()
+	e.reno.rxtFast = !e.renoGoBackLocked()
 	e.renoArmLostRxtLocked(e.dupAcks)
 	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
 }

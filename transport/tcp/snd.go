@@ -381,8 +381,8 @@ func linkFull(err error) bool {
 func (e *endpoint) countRetransmitLocked() {
 	e.retrans++
 	e.p.stats.Retransmits.Inc()
-	if e.endpointRecovery != nil && e.renoGoBack {
-		e.renoGoBackEnd = e.sndMax // renolost.go
+	if e.endpointRecovery != nil {
+		e.renoOnRetransmitLocked()
 	}
 }
 
@@ -391,6 +391,7 @@ func (e *endpoint) countRetransmitLocked() {
 func (e *endpoint) retransmitHeadLocked() {
 	n := e.retransmitAtLocked(e.sndUna, e.sndMSS)
 	e.rexmitNext = e.sndUna.Add(seqnum.Size(max(n, 1)))
+	e.renoOnRxtHeadLocked()
 }
 
 // limitedTransmitLocked is the extra window RFC 3042 allows: one segment

@@ -221,7 +221,7 @@ func (e *endpoint) retransmitTimerLocked(now tcpip.MonotonicTime) {
 	// go-back-N, reducing the window a second time).
 	e.recover, e.recoverSet = e.sndMax, true
 	e.dupAcks = 0
-	e.renoHeld, e.renoGoBack, e.renoGoBackEnd = 0, true, e.sndMax // renolost.go
+	e.renoOnTimeoutLocked()
 	// Go back N: resend from SND.UNA as the window allows.
 	e.sndNxt = e.sndUna
 	e.rtoAt = zeroTime
