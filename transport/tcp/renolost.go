@@ -15,13 +15,13 @@ import (
 // or when a hole has too few segments behind it to draw three duplicate
 // ACKs. With a 200 ms minimum RTO on a path of a few milliseconds every
 // such loss costs hundreds of round trips, and the go-back-N after it
-// (RFC 5681 §3.1, cwnd of one segment) is slow to recover. The
-// duplicate ACKs say more than RFC 6582 takes from them, though: RFC
-// 5681 §3.2 (step 4) and RFC 6582 §3.2 (step 4) count each one as a
-// segment that left the network (the window inflation of fast recovery
-// is built on it), a segment the receiver holds beyond the hole. Two
-// rules follow, documented extensions in the spirit of RFC 6675 and RFC
-// 8985 for a sender that sees no scoreboard.
+// (RFC 5681 §3.1, cwnd of one segment) is slow to recover. The duplicate
+// ACKs say more than RFC 6582 takes from them, though: RFC 5681 §3.2
+// (step 4) and RFC 6582 §3.2 (step 4) count each one as a segment that
+// left the network (the window inflation of fast recovery is built on
+// it), a segment the receiver holds beyond the hole. Two rules follow,
+// documented extensions in the spirit of RFC 6675 and RFC 8985 for a
+// sender that sees no scoreboard.
 //
 // Segments held beyond SND.UNA (renoState.held). A sender with SACK sees
 // the segments the receiver holds beyond a hole, and RFC 6675 §5 step
@@ -42,11 +42,10 @@ import (
 // held beyond SND.UNA: each duplicate ACK adds one; a cumulative ACK of
 // k segments takes off k − 1 (one segment filled the hole, the others
 // were among those counted); it never exceeds the segments outstanding
-// beyond SND.UNA. When it reaches DupThresh beyond SND.UNA, the segment
-// there is taken as lost and fast retransmit starts (RFC 6675 §5 step
-// (2), the estimate standing in for the scoreboard), still under RFC
-// 6582 §3.2 step 1's rule: not while SND.UNA is below the previous
-// recovery point.
+// beyond SND.UNA. When it reaches DupThresh, the segment at SND.UNA is
+// taken as lost and fast retransmit starts (RFC 6675 §5 step (2), the
+// estimate standing in for the scoreboard), still under RFC 6582 §3.2
+// step 1's rule: not while SND.UNA is below the previous recovery point.
 //
 // A duplicate ACK that reports no segment held is one drawn by a
 // duplicate segment: a retransmission whose original had arrived, or an
@@ -60,45 +59,44 @@ import (
 // the timeout's last retransmission (the duplicates, sent before that
 // data, arrived before it), or until the ACKs of those retransmissions
 // are in (an RTO's time without its minimum, RFC 6298 §2.3, after the
-// last of them). In fast
-// recovery NewReno retransmits the head at every partial ACK (RFC 6582
-// §3.2 step 5), often a segment still in flight; such a retransmission
-// is found unneeded as RFC 8985 §6.2 step 2 finds an ACK to be for the
-// original transmission: it echoes a timestamp older than the
-// retransmission (RFC 3522 §2), or it came sooner than the minimum RTT
-// after it. Each one will draw a duplicate ACK that is not counted
-// (renoState.bogus). An original that arrives after its retransmission
-// cannot be told from the ACKs; it takes reordering by more than the
-// DupThresh segments a fast retransmit waits for. The sender measures
-// the reordering it sees (renoState.reoDeg, in segments: the duplicate
-// ACKs a segment drew before it arrived without having been
-// retransmitted, at least DupThresh for a fast retransmission found
-// unneeded, as Linux measures tp->reordering), and stops trusting the
-// estimate once it reaches DupThresh, falling back to RFC 5681's count
-// per acknowledgment number. (Left in, those duplicates made the
+// last of them). In fast recovery NewReno retransmits the head at every
+// partial ACK (RFC 6582 §3.2 step 5), often a segment still in flight;
+// such a retransmission is found unneeded as RFC 8985 §6.2 step 2 finds
+// an ACK to be for the original transmission: it echoes a timestamp
+// older than the retransmission (RFC 3522 §2), or it came sooner than
+// the minimum RTT after it. Each one will draw a duplicate ACK that is
+// not counted (renoState.bogus), here nor as evidence against a
+// retransmission (below). An original that arrives after its
+// retransmission cannot be told from the ACKs; it takes reordering by
+// more than the DupThresh segments a fast retransmit waits for. The
+// sender measures the reordering it sees (renoState.reoDeg, in segments:
+// the duplicate ACKs a segment drew before it arrived without having
+// been retransmitted, at least DupThresh for a fast retransmission found
+// unneeded, as Linux measures its reordering degree), and stops trusting
+// the estimate once it reaches DupThresh, falling back to RFC 5681's
+// count per acknowledgment number. (Left in, those duplicates made the
 // estimate grow with every spurious fast retransmit until it claimed the
 // whole window held, and every retransmission was judged lost at once:
 // measured, every segment of a transfer over a path reordering by 40
 // segments sent twice.)
-
+//
 // Lost retransmissions (renoState.rxtLost). The segments outstanding
 // when the head was retransmitted can produce at most as many duplicate
 // ACKs as there are of them beyond the head, less those the receiver
-// already holds (they reported themselves before); once more arrive
-// than that, segments sent after the retransmission reached the
-// receiver while the retransmission, ahead of them, did not. This is
-// RACK's rule (RFC 8985 §2: a segment is lost when one sent after it
-// was delivered, allowing for some reordering) applied to what a
-// connection without SACK can see. The reordering allowance is RACK's
-// too (RFC 8985 §6.2 step 4): in recovery, no reordering window until
-// the connection has seen reordering (one duplicate ACK beyond the bound
-// is enough), and once it has, RFC 5681 §3.2's DupThresh (three), the
-// allowance RFC 8985 keeps for a sender that cannot measure a window in
-// time. Without SACK, reordering shows as a segment that duplicate ACKs
-// reported missing and that then arrived without having been
-// retransmitted, or as a fast retransmission found unneeded (RFC 8985
-// §6.2 step 2's RACK.reordering_seen; reoDeg above). The retransmission
-// is sent again
+// already holds (they reported themselves before); once more arrive than
+// that, segments sent after the retransmission reached the receiver
+// while the retransmission, ahead of them, did not. This is RACK's rule
+// (RFC 8985 §2: a segment is lost when one sent after it was delivered,
+// allowing for some reordering) applied to what a connection without
+// SACK can see. The reordering allowance is RACK's too (RFC 8985 §6.2
+// step 4): in recovery, no reordering window until the connection has
+// seen reordering (one duplicate ACK beyond the bound is enough), and
+// once it has, RFC 5681 §3.2's DupThresh (three), the allowance RFC 8985
+// keeps for a sender that cannot measure a window in time. Without SACK,
+// reordering shows as a segment that duplicate ACKs reported missing and
+// that then arrived without having been retransmitted, or as a fast
+// retransmission found unneeded (RFC 8985 §6.2 step 2's
+// RACK.reordering_seen; reoDeg above). The retransmission is sent again
 // without a second window reduction: RFC 6582 §3.2 step 1 reduces once
 // per window of data, and the loss of a retransmission belongs to the
 // window being recovered. When nothing new could be sent after the
@@ -109,8 +107,8 @@ import (
 // Dividing bytes by the MSS undercounts segments only when some were
 // smaller than it, which bulk transfers do not send; segments or
 // duplicate ACKs lost on the way only make the estimates smaller and
-// delay a verdict; the price of a mistake is one spurious retransmission,
-// or a fast retransmit where the timer would have fired.
+// delay a verdict; the price of a mistake is one spurious
+// retransmission, or a fast retransmit where the timer would have fired.
 
 // renoState is the loss detection state of NewReno recovery without
 // SACK (see above), in endpointRecovery.
@@ -275,12 +273,19 @@ func (e *endpoint) renoOnDupAckLocked() {
 		return
 	}
 	r := &e.reno
-	if e.renoGoBackLocked() || !e.renoHeldTrustedLocked() {
+	if e.renoGoBackLocked() {
 		return
 	}
 	if r.bogus > 0 {
-		// A duplicate segment's: no segment held.
+		// A duplicate segment's: no segment held, and no segment sent
+		// after the head's latest retransmission either (above).
 		r.bogus--
+		if r.rxtLost > 0 {
+			r.rxtLost++
+		}
+		return
+	}
+	if !e.renoHeldTrustedLocked() {
 		return
 	}
 	r.dups++

@@ -2,6 +2,7 @@ package tcp_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ustack-go/ustack/header"
 	"github.com/ustack-go/ustack/seqnum"
@@ -150,7 +151,7 @@ func TestNewRenoLostRetransmissionReordering(t *testing.T) {
 	if len(sent[2]) == 0 || sent[2][0] != 3000 {
 		t.Fatalf("dupack 3: sent %v, want segment 3 first", sent[2])
 	}
-	count(sent[0], sent[1], sent[2][1:])
+	count(sent[0], sent[1])
 	// total segments out at the fast retransmit, beyond = total − 4 of
 	// them after segment 3, three reported: resent at 3 + (beyond − 3)
 	// + DupThresh = beyond + 3.
@@ -275,5 +276,103 @@ func TestNewRenoGoBackDuplicates(t *testing.T) {
 	sent = dupAcks(t, p, b, 13000, beyond+1-3)
 	if got := renoLostRxtAt(sent, 13000); got != beyond+1-3 {
 		t.Fatalf("13 resent after duplicate ACK %d, want %d: %v", got+3, beyond+1, sent)
+	}
+}
+
+// rttSample gives the connection of toEstablishedNoSACK a minimum RTT of
+// 10 ms: ten segments out, their ACK 10 ms later. It returns the base
+// sequence number and the segments the ACK sent (offsets from base).
+func rttSample(t *testing.T, e *env, p *peer, ep tcpip.Endpoint) (seqnum.Value, []int) {
+	t.Helper()
+	b := sendSegments(t, p, ep, 10)
+	write(t, ep, make([]byte, 60*sackMSS))
+	p.expect(0)
+	e.clock.Advance(10 * time.Millisecond)
+	return b, ackSACK(t, p, b, 10000)
+}
+
+// A retransmission of the head that an ACK shows unneeded (RFC 8985 §6.2
+// step 2: the ACK came sooner than the minimum RTT after it, so it was
+// for the original) will draw a duplicate ACK when it arrives, which
+// reports no segment held and no segment sent after the retransmission
+// delivered (renolost.go, renoState.bogus). Segment 10 is lost, fast
+// retransmitted and repaired (partial ACK of 14000, 10 ms later); the
+// partial ACK retransmits segment 14 (RFC 6582 §3.2 step 5), which was
+// only in flight: its ACK comes 1 ms later, and segment 15 goes in turn.
+// Segment 15 was lost too, and so is its retransmission. Beyond it, the
+// seven segments 16 to 22 can draw seven duplicate ACKs, and the
+// duplicate of 14 one more: the retransmission of 15 is resent at the
+// ninth, not the eighth.
+func TestNewRenoUnneededRetransmission(t *testing.T) {
+	e, p, ep := toEstablishedNoSACK(t)
+	b, first := rttSample(t, e, p, ep)
+	if len(first) != 11 || first[10] != 20000 {
+		t.Fatalf("ACK of the first flight: sent %v, want segments 10 to 20", first)
+	}
+	sent := dupAcks(t, p, b, 10000, 3)
+	wantSent(t, "dupack 1", sent[0], 21000)
+	wantSent(t, "dupack 2", sent[1], 22000)
+	wantSent(t, "dupack 3", sent[2], 10000)
+	e.clock.Advance(10 * time.Millisecond)
+	wantSent(t, "partial ACK", ackSACK(t, p, b, 14000), 14000)
+	e.clock.Advance(time.Millisecond)
+	wantSent(t, "ACK of the original 14", ackSACK(t, p, b, 15000), 15000)
+	// Segments 16 to 22 outstanding beyond 15: 7 + the duplicate + 1.
+	const want = 7 + 1 + 1
+	sent = dupAcks(t, p, b, 15000, want)
+	if got := renoLostRxtAt(sent, 15000); got != want {
+		t.Fatalf("segment 15 resent after duplicate ACK %d, want %d: %v", got, want, sent)
+	}
+}
+
+// A fast retransmission found unneeded (its ACK came sooner than the
+// minimum RTT after it) shows the original delivered after DupThresh
+// segments sent later: reordering by DupThresh segments (renolost.go,
+// renoState.reoDeg), which NewReno's fast retransmits turn into
+// duplicates that no duplicate ACK count can tell from segments held.
+// From then on the estimate of the segments held is not used, and the
+// allowance for a lost retransmission is DupThresh (RFC 8985 §6.2 step
+// 4): segment 10 arrives 1 ms after its fast retransmission, after the
+// rest of the flight; then the first segment sent after the recovery
+// point is lost, and so is its fast retransmission, which is resent at
+// three duplicate ACKs beyond those the segments outstanding can draw.
+func TestNewRenoUnneededFastRetransmit(t *testing.T) {
+	e, p, ep := toEstablishedNoSACK(t)
+	b, first := rttSample(t, e, p, ep)
+	total := 10 + len(first) // segments sent from b
+	count := func(sent ...[]int) {
+		for _, s := range sent {
+			total += len(s)
+		}
+	}
+	// Segments 11 to 22 (21 and 22 by limited transmit) arrive before
+	// 10: twelve duplicate ACKs, the third one a fast retransmit.
+	sent := dupAcks(t, p, b, 10000, 12)
+	if len(sent[2]) == 0 || sent[2][0] != 10000 {
+		t.Fatalf("dupack 3: sent %v, want the fast retransmit of 10", sent[2])
+	}
+	sent[2] = sent[2][1:]
+	count(sent...)
+	recover := 23 // segments 0 to 22 were out at the fast retransmit
+	e.clock.Advance(time.Millisecond)
+	count(ackSACK(t, p, b, recover*sackMSS))
+	if total < recover+4 {
+		t.Fatalf("%d segments sent, want at least 4 beyond the recovery point", total)
+	}
+	// Segment 23 is lost; 24 to 26 arrive, the third duplicate ACK
+	// retransmits it.
+	sent = dupAcks(t, p, b, recover*sackMSS, 3)
+	if len(sent[2]) == 0 || sent[2][0] != recover*sackMSS {
+		t.Fatalf("dupack 3 of segment %d: sent %v, want its fast retransmit", recover, sent[2])
+	}
+	// (What the third duplicate ACK let go after the retransmission
+	// cannot answer for it.)
+	count(sent[0], sent[1])
+	// beyond = total − 24 segments after 23, three reported: resent
+	// at 3 + (beyond − 3) + DupThresh = beyond + 3.
+	beyond := total - recover - 1
+	sent = dupAcks(t, p, b, recover*sackMSS, beyond)
+	if got := renoLostRxtAt(sent, recover*sackMSS); got != beyond {
+		t.Fatalf("segment %d resent after duplicate ACK %d, want %d: %v", recover, got+3, beyond+3, sent)
 	}
 }
