@@ -400,7 +400,8 @@ func (e *endpoint) newAckLocked(g *segment, now tcpip.MonotonicTime) {
 
 // dupAckLocked counts a duplicate ACK: RFC 3042 limited transmit for the
 // first two, fast retransmit at the third (RFC 5681 §3.2 with RFC 6582
-// §3.2 step 1's recovery point), window inflation after.
+// §3.2 step 1's recovery point; without SACK also once DupThresh segments
+// are held beyond SND.UNA, renolost.go), window inflation after.
 func (e *endpoint) dupAckLocked() {
 	e.dupAcks++
 	e.renoOnDupAckLocked()
@@ -453,6 +454,8 @@ func (e *endpoint) renoFastRetransmitLocked() {
 	e.undoSaveLocked(false)
 	e.cc.OnLoss(int(e.sndUna.Size(e.sndMax)))
 	e.retransmitHeadLocked()
+	// A fast retransmission found unneeded shows reordering, unless the
+	// duplicate ACKs may be a timeout's duplicates (renolost.go).
 	e.reno.rxtFast = !e.renoGoBackLocked()
 	e.renoArmLostRxtLocked(e.dupAcks)
 	e.rtoAt = e.nowLocked().Add(e.rtoLocked())
