@@ -224,21 +224,14 @@ func highest(sent [][]int) int {
 	return h
 }
 
-// The retransmissions after a timeout resend segments the receiver may
-// hold already, and each such duplicate draws a duplicate ACK (RFC 6582
-// §4.2). Those are not segments held beyond a hole, nor signs of
-// reordering (renolost.go, renoGoBackLocked): ten segments out, 0 and 2
-// lost, every ACK of the others lost too: the timer fires. F-RTO (RFC
-// 5682) sends 10 and 11 after the ACK of the retransmitted 0; their
-// duplicate ACKs make it go back to 2 (go-back-N: 2 to 5). Segment 2
-// fills the hole (ACK of 12000), and the duplicates of 3 and 4 arrive
-// after it: two duplicate ACKs. Segment 12 arrives next (ACK 13000);
-// then 13 is lost: the fast retransmit comes at the third duplicate ACK,
-// not the first (the two duplicates counted as held segments), and that
-// retransmission, lost too, is resent at the first duplicate ACK beyond
-// what the segments outstanding can produce (the duplicates did not
-// count as reordering).
-func TestNewRenoGoBackDuplicates(t *testing.T) {
+// goBackToRecoveryPoint runs the timeout of TestNewRenoGoBackDuplicates
+// up to the ACK of the go-back-N's last byte (12000): segments 0 and 2
+// lost, every ACK of the others too; F-RTO (RFC 5682) sends 10 and 11
+// after the ACK of the retransmitted 0, their duplicate ACKs make it go
+// back to 2 (go-back-N: 2 to 5), and segment 2 fills the hole. Segments
+// 12 to 14 are out.
+func goBackToRecoveryPoint(t *testing.T) (*env, *peer, tcpip.Endpoint, seqnum.Value) {
+	t.Helper()
 	e, p, ep := toEstablishedNoSACK(t)
 	b := sendSegments(t, p, ep, 10)
 	write(t, ep, make([]byte, 30*sackMSS))
@@ -259,6 +252,29 @@ func TestNewRenoGoBackDuplicates(t *testing.T) {
 	step("10 arrives", 2000, 2000, 3000, 4000)            // step 3a: go-back-N
 	step("11 arrives", 2000, 5000)
 	step("2 arrives", 12000, 12000, 13000, 14000)
+	return e, p, ep, b
+}
+
+// The retransmissions after a timeout resend segments the receiver may
+// hold already, and each such duplicate draws a duplicate ACK (RFC 6582
+// §4.2). Those are not segments held beyond a hole, nor signs of
+// reordering (renolost.go, renoGoBackLocked): ten segments out, 0 and 2
+// lost, every ACK of the others lost too: the timer fires. F-RTO (RFC
+// 5682) sends 10 and 11 after the ACK of the retransmitted 0; their
+// duplicate ACKs make it go back to 2 (go-back-N: 2 to 5). Segment 2
+// fills the hole (ACK of 12000), and the duplicates of 3 and 4 arrive
+// after it: two duplicate ACKs. Segment 12 arrives next (ACK 13000);
+// then 13 is lost: the fast retransmit comes at the third duplicate ACK,
+// not the first (the two duplicates counted as held segments), and that
+// retransmission, lost too, is resent at the first duplicate ACK beyond
+// what the segments outstanding can produce (the duplicates did not
+// count as reordering).
+func TestNewRenoGoBackDuplicates(t *testing.T) {
+	_, p, _, b := goBackToRecoveryPoint(t)
+	step := func(name string, ack int, want ...int) {
+		t.Helper()
+		wantSent(t, name, ackSACK(t, p, b, ack), want...)
+	}
 	step("duplicate 3", 12000, 15000) // RFC 3042
 	step("duplicate 4", 12000, 16000)
 	step("12 arrives", 13000)
@@ -374,5 +390,41 @@ func TestNewRenoUnneededFastRetransmit(t *testing.T) {
 	sent = dupAcks(t, p, b, recover*sackMSS, beyond)
 	if got := renoLostRxtAt(sent, recover*sackMSS); got != beyond {
 		t.Fatalf("segment %d resent after duplicate ACK %d, want %d: %v", recover, got+3, beyond+3, sent)
+	}
+}
+
+// The duplicate ACKs a timeout's retransmissions can draw come within
+// their round trip: srtt + 4·rttvar after the last of them (RFC 6298
+// §2.3's RTO without its minimum) the duplicate ACKs report segments
+// held again (renolost.go, renoGoBackLocked), without an ACK of data
+// sent after them. After the go-back-N of TestNewRenoGoBackDuplicates,
+// 10 ms on (no ACK: 12 is late), 13 arrives: a duplicate ACK, then 12:
+// the ACK of 14000 shows reordering, and the allowance for a lost
+// retransmission is DupThresh from then on (RFC 8985 §6.2 step 4): 14
+// is lost, and so is its fast retransmission, resent three duplicate
+// ACKs beyond those the segments outstanding can draw.
+func TestNewRenoGoBackEndsByTime(t *testing.T) {
+	e, p, ep, b := goBackToRecoveryPoint(t)
+	in := info(t, ep)
+	wait := in.RTT + 4*in.RTTVar + time.Millisecond
+	if wait > 100*time.Millisecond || in.RTO <= wait {
+		t.Fatalf("RTT %v, RTTVar %v, RTO %v: the wait would not be below the RTO", in.RTT, in.RTTVar, in.RTO)
+	}
+	e.advance(wait)
+	p.expect(0)
+	wantSent(t, "13 arrives", ackSACK(t, p, b, 12000), 15000) // RFC 3042
+	// 12 arrives; segments 0 to 15 were sent.
+	total := 16 + len(ackSACK(t, p, b, 14000))
+	sent := dupAcks(t, p, b, 14000, 3)
+	if len(sent[2]) == 0 || sent[2][0] != 14000 {
+		t.Fatalf("dupack 3 of 14: sent %v, want its fast retransmit", sent)
+	}
+	total += len(sent[0]) + len(sent[1])
+	// beyond = total − 15 segments after 14, three reported: resent at
+	// 3 + (beyond − 3) + DupThresh = beyond + 3.
+	beyond := total - 15
+	sent = dupAcks(t, p, b, 14000, beyond)
+	if got := renoLostRxtAt(sent, 14000); got != beyond {
+		t.Fatalf("14 resent after duplicate ACK %d, want %d: %v", got+3, beyond+3, sent)
 	}
 }
