@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Chunk size classes: powers of two from 64 B to 64 KiB. A request larger
@@ -48,7 +49,7 @@ func init() {
 	for i := range chunkPools {
 		size := 1 << (chunkMinShift + i)
 		class := int8(i)
-		chunkPools[i].init(min(reserveObjects, reserveBytes/size), func() *chunk {
+		chunkPools[i].init(reserveObjects, size+int(unsafe.Sizeof(chunk{})), func() *chunk {
 			return &chunk{class: class, data: make([]byte, size)}
 		})
 	}
@@ -138,6 +139,7 @@ type Stats struct {
 	PacketsInUse    int64  // Packets not yet released
 	HeaderGrows     uint64 // header areas reallocated because the headroom or tailroom ran out
 	OversizeChunks  uint64 // unpooled chunks allocated for contiguous areas over MaxChunkSize
+	ReserveBytes    int64  // bytes of free chunks, Packets and view lists kept for reuse across garbage collections
 }
 
 var (
@@ -166,5 +168,6 @@ func ReadStats() Stats {
 		PacketsInUse:    stats.packetsInUse.Load(),
 		HeaderGrows:     stats.headerGrows.Load(),
 		OversizeChunks:  stats.oversizeChunks.Load(),
+		ReserveBytes:    reserved.Load(),
 	}
 }

@@ -9,10 +9,13 @@
 // Bytes live in chunks drawn from pooled size classes, powers of two from
 // MinChunkSize (64 B) to MaxChunkSize (64 KiB); a larger payload spans
 // several chunks. Each class (and the Packets and view lists) is a
-// sync.Pool backed by a bounded reserve that garbage collections do not
-// empty (at most 8 MiB or 16384 objects per class, kept once used), so
+// sync.Pool backed by a reserve that garbage collections do not empty, so
 // that a busy stack does not reallocate its packets in flight after every
-// collection. A Buffer is an ordered list of views, each a run of bytes
+// collection: what was once in use at the same time is reused, and a
+// bulk transfer allocates nothing once warm. The reserves hold at most
+// 128 MiB together (16384 objects per class), and let go of what stayed
+// unused in them for a minute (Stats.ReserveBytes). A Buffer is an
+// ordered list of views, each a run of bytes
 // of one chunk. Operations move views rather than bytes: Split hands the
 // front of a Buffer to a new Buffer, cutting one view in two at most;
 // TrimFront and Truncate drop views; Merge moves every view of one Buffer

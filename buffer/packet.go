@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"iter"
+	"unsafe"
 
 	"github.com/ustack-go/ustack/tcpip"
 )
@@ -128,7 +129,9 @@ type Packet struct {
 
 var packetPool freeList[Packet]
 
-func init() { packetPool.init(reserveObjects, func() *Packet { return new(Packet) }) }
+func init() {
+	packetPool.init(reserveObjects, int(unsafe.Sizeof(Packet{})), func() *Packet { return new(Packet) })
+}
 
 func getPacket() *Packet {
 	p := packetPool.get()

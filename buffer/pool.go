@@ -1,41 +1,85 @@
 package buffer
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // freeList is a sync.Pool backed by a bounded reserve that the garbage
 // collector does not empty.
 //
 // A sync.Pool is dropped by every other GC cycle, so after a collection a
-// busy stack allocates afresh every Packet and chunk it has in flight (a
-// bulk transfer has thousands: the link queue plus both windows). The
-// reserve keeps up to max objects across collections: Put fills it before
-// the pool while it is not full, and Get falls back on it when the pool is
-// empty. In the steady state the reserve is full and idle, and both paths
-// cost one atomic load more than the bare pool; it is used (under its
-// mutex) only in the transient after a collection.
+// busy stack would allocate afresh every Packet and chunk it has in flight
+// (a bulk transfer over an in-memory link has thousands: the link queue,
+// both windows and a send queue autotuned up to tens of MiB). The reserve
+// keeps them across collections: put fills it before the pool while it
+// has room, and get falls back on it when the pool is empty. A list whose
+// objects in use never exceed what its reserve may hold never uses the
+// pool at all, so a collection costs it nothing: allocation stops once
+// the largest number of objects ever in use at once has been allocated.
+//
+// Room is bounded twice: per list, at most max objects; across all lists,
+// at most reserveLimit bytes idle in reserves (reserved). The shared bound
+// lets the size classes a workload uses take what they need (a bulk
+// transfer holds most of its bytes in 64 KiB and 32 KiB chunks, a
+// request-response server in small ones) while the total a process keeps
+// stays bounded. What goes beyond either bound goes to the sync.Pool.
+//
+// The reserve also shrinks: objects that sat in it unused for a whole
+// reserveIdle period are let go (see trimReserves), so a process that
+// moved a lot of data once does not keep its buffers forever.
 type freeList[T any] struct {
-	pool    sync.Pool
-	n       atomic.Int32 // len(reserve), readable without the mutex
-	max     int32
+	pool sync.Pool
+	// pooled says the pool may hold objects: set before put gives one to
+	// the pool, cleared by get when the pool turns out empty, so that a
+	// list that never overflows its reserve never touches the pool
+	// (whose first use after a collection allocates). A put racing with
+	// the clearing may leave an object in the pool unseen until a
+	// collection drops it: a missed reuse, no more.
+	pooled atomic.Bool
+	n      atomic.Int32 // len(reserve), readable without the mutex
+	max    int32
+	size   int64 // bytes an object holds, charged to reserved while in the reserve
+	newT   func() *T
+
 	mu      sync.Mutex
-	reserve []*T
-	newT    func() *T
+	reserve []*T // guarded by mu; a stack: the bottom is the longest idle
+	low     int  // guarded by mu: the least len(reserve) since the last trim
 }
 
-// init sets the reserve's bound and the constructor of new objects.
-func (f *freeList[T]) init(maxReserve int, newT func() *T) {
-	f.max = int32(maxReserve)
+// reserved is the number of bytes idle in the reserves of every freeList.
+var reserved atomic.Int64
+
+// reserves lists every freeList for trimReserves.
+var reserves struct {
+	mu    sync.Mutex
+	lists []trimmer // guarded by mu
+	last  time.Time // guarded by mu: when trimReserves last trimmed
+}
+
+type trimmer interface{ trim() int64 }
+
+// init sets the reserve's bound in objects, the bytes each object holds
+// and the constructor of new objects, and registers f for trimming.
+func (f *freeList[T]) init(maxReserve, size int, newT func() *T) {
+	f.max = int32(min(maxReserve, reserveLimit/size))
+	f.size = int64(size)
 	f.newT = newT
+	reserves.mu.Lock()
+	reserves.lists = append(reserves.lists, f)
+	reserves.mu.Unlock()
 }
 
 // get returns an object from the pool, else from the reserve, else a new
 // one.
 func (f *freeList[T]) get() *T {
-	if x, _ := f.pool.Get().(*T); x != nil {
-		return x
+	if f.pooled.Load() {
+		if x, _ := f.pool.Get().(*T); x != nil {
+			return x
+		}
+		f.pooled.Store(false)
 	}
 	if f.n.Load() > 0 {
 		f.mu.Lock()
@@ -44,7 +88,9 @@ func (f *freeList[T]) get() *T {
 			f.reserve[k-1] = nil
 			f.reserve = f.reserve[:k-1]
 			f.n.Store(int32(k - 1))
+			f.low = min(f.low, k-1)
 			f.mu.Unlock()
+			reserved.Add(-f.size)
 			return x
 		}
 		f.mu.Unlock()
@@ -54,27 +100,110 @@ func (f *freeList[T]) get() *T {
 
 // put returns x to the reserve if it has room, else to the pool.
 func (f *freeList[T]) put(x *T) {
-	if f.n.Load() < f.max {
+	if f.n.Load() < f.max && reserved.Load()+f.size <= reserveLimit {
 		f.mu.Lock()
 		if k := len(f.reserve); int32(k) < f.max {
-			if f.reserve == nil {
-				f.reserve = make([]*T, 0, f.max)
+			// Charge the shared bound before keeping x; give the
+			// charge back if another list took the last room.
+			if reserved.Add(f.size) <= reserveLimit {
+				if f.reserve == nil {
+					f.reserve = make([]*T, 0, min(f.max, reserveInitialCap))
+				}
+				f.reserve = append(f.reserve, x)
+				f.n.Store(int32(k + 1))
+				f.mu.Unlock()
+				return
 			}
-			f.reserve = append(f.reserve, x)
-			f.n.Store(int32(k + 1))
-			f.mu.Unlock()
-			return
+			reserved.Add(-f.size)
 		}
 		f.mu.Unlock()
+	}
+	if !f.pooled.Load() {
+		f.pooled.Store(true)
 	}
 	f.pool.Put(x)
 }
 
-// Reserve bounds. A reserve holds at most reserveBytes of chunks of one
-// class and at most reserveObjects objects: enough for the packets one busy
-// connection has in flight on an in-memory link (a 4096-frame queue and
-// both windows), a few MiB that a process keeps once it has used them.
+// trim lets go of the objects that stayed in the reserve since the last
+// trim (the low-water mark: the bottom of the stack, which no get
+// reached), and returns their bytes.
+func (f *freeList[T]) trim() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	idle := f.low
+	if idle > 0 {
+		k := copy(f.reserve, f.reserve[idle:])
+		clear(f.reserve[k:])
+		f.reserve = f.reserve[:k]
+		if k == 0 {
+			f.reserve = nil // the slice itself goes too
+		}
+		f.n.Store(int32(k))
+		reserved.Add(-int64(idle) * f.size)
+	}
+	f.low = len(f.reserve)
+	return int64(idle) * f.size
+}
+
+// trimReserves trims every reserve if reserveIdle has passed since the
+// last trim, and returns the bytes let go. It runs after each garbage
+// collection (see watchGC): a busy process collects often, and the
+// runtime forces a collection every two minutes at least, so a reserve
+// left idle is released within a few minutes. Timing by the clock and not
+// by the number of collections keeps the reserve of a process whose other
+// work collects garbage quickly (a benchmark of another stack between
+// runs of ustack's).
+func trimReserves(now time.Time) (freed int64) {
+	reserves.mu.Lock()
+	defer reserves.mu.Unlock()
+	if !reserves.last.IsZero() && now.Sub(reserves.last) < reserveIdle {
+		return 0
+	}
+	reserves.last = now
+	for _, l := range reserves.lists {
+		freed += l.trim()
+	}
+	return freed
+}
+
+// gcWatch is a sentinel whose cleanup runs once the garbage collector has
+// found it unreachable, that is after each collection (it has a size so
+// that it is a heap object of its own).
+type gcWatch struct{ _ [16]byte }
+
+// watchGC calls trimReserves after the next garbage collection, and arms
+// itself again from there.
+func watchGC() {
+	w := new(gcWatch)
+	runtime.AddCleanup(w, func(struct{}) {
+		trimReserves(time.Now())
+		watchGC()
+	}, struct{}{})
+}
+
+func init() { watchGC() }
+
+// Reserve bounds.
+//
+// reserveLimit bounds the bytes idle in all reserves together. It is
+// twice what one connection at TCP's default maximum buffers (32 MiB each
+// way) keeps in flight: a bulk transfer over an in-memory link fills both
+// (its send queue autotunes to the maximum, the receiver queues views of
+// the sender's chunks, and a busy receiver's backlog holds copies of
+// more), and measured up to about 100 MiB at an MTU of 65535. A process
+// keeps that much at most, and only while it uses it (reserveIdle).
+//
+// reserveObjects bounds each list's reserve in objects: enough for the
+// Packets one busy connection has in flight on an in-memory link (a
+// 4096-frame queue each way and both windows), and a bound on the small
+// size classes, which the byte limit alone would let hold a million
+// objects.
+//
+// reserveIdle is how long an object must sit unused in a reserve before
+// it is let go.
 const (
-	reserveBytes   = 8 << 20
-	reserveObjects = 16384
+	reserveLimit      = 128 << 20
+	reserveObjects    = 16384
+	reserveInitialCap = 64 // a reserve's slice grows by appending from here
+	reserveIdle       = time.Minute
 )

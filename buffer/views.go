@@ -47,7 +47,7 @@ func init() {
 	for i := range slabPools {
 		size := 1 << (slabMinShift + i)
 		class := int8(i)
-		slabPools[i].init(min(reserveObjects/8, reserveBytes/(size*int(unsafe.Sizeof(view{})))), func() *viewSlab {
+		slabPools[i].init(reserveObjects/8, size*int(unsafe.Sizeof(view{})), func() *viewSlab {
 			return &viewSlab{v: make([]view, size), class: class}
 		})
 	}

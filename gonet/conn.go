@@ -69,22 +69,46 @@ func block(ctx context.Context, ep tcpip.Endpoint, mask tcpip.Events, expired, c
 // waiters holds the ChannelWaiters of calls that blocked, for reuse: a
 // stream that moves data faster than its peer blocks on nearly every
 // call, and a new channel each time was most of the allocations of a bulk
-// transfer.
-var waiters = sync.Pool{New: func() any { return tcpip.NewChannelWaiter() }}
+// transfer. It is a bounded free list and not a sync.Pool, which every
+// other garbage collection empties: the calls blocking after a collection
+// would allocate their channels again. It holds at most maxIdleWaiters,
+// as many as calls were blocked at once at most.
+var waiters struct {
+	sync.Mutex
+	free []tcpip.ChannelWaiter
+}
 
-func getWaiter() tcpip.ChannelWaiter { return waiters.Get().(tcpip.ChannelWaiter) }
+// maxIdleWaiters bounds the waiters kept for reuse (about 100 bytes each).
+const maxIdleWaiters = 256
 
-// putWaiter unregisters w (registered on wq as h) and returns it to the
-// pool. Once unregistered, nothing notifies w any more (Notify runs under
-// the queue's lock, which Unregister takes), so emptying it then leaves
-// no stale notification for its next user.
+func getWaiter() tcpip.ChannelWaiter {
+	waiters.Lock()
+	if k := len(waiters.free); k > 0 {
+		w := waiters.free[k-1]
+		waiters.free[k-1] = nil
+		waiters.free = waiters.free[:k-1]
+		waiters.Unlock()
+		return w
+	}
+	waiters.Unlock()
+	return tcpip.NewChannelWaiter()
+}
+
+// putWaiter unregisters w (registered on wq as h) and keeps it for reuse.
+// Once unregistered, nothing notifies w any more (Notify runs under the
+// queue's lock, which Unregister takes), so emptying it then leaves no
+// stale notification for its next user.
 func putWaiter(wq *tcpip.WaitQueue, h tcpip.WaitHandle, w tcpip.ChannelWaiter) {
 	wq.Unregister(h)
 	select {
 	case <-w:
 	default:
 	}
-	waiters.Put(w)
+	waiters.Lock()
+	if len(waiters.free) < maxIdleWaiters {
+		waiters.free = append(waiters.free, w)
+	}
+	waiters.Unlock()
 }
 
 // datagramWriteError returns the error of a datagram endpoint's Write for
