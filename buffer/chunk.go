@@ -49,9 +49,41 @@ func init() {
 	for i := range chunkPools {
 		size := 1 << (chunkMinShift + i)
 		class := int8(i)
-		chunkPools[i].init(reserveObjects, size+int(unsafe.Sizeof(chunk{})), func() *chunk {
+		newChunk := func() *chunk {
 			return &chunk{class: class, data: make([]byte, size)}
-		})
+		}
+		switch size {
+		case 64:
+			newChunk = newChunkWith(class, func(a *[64]byte) []byte { return a[:] })
+		case 128:
+			newChunk = newChunkWith(class, func(a *[128]byte) []byte { return a[:] })
+		case 256:
+			newChunk = newChunkWith(class, func(a *[256]byte) []byte { return a[:] })
+		case 512:
+			newChunk = newChunkWith(class, func(a *[512]byte) []byte { return a[:] })
+		}
+		chunkPools[i].init(reserveObjects, size+int(unsafe.Sizeof(chunk{})), newChunk)
+	}
+}
+
+// chunkWith is a chunk and its bytes in one allocation.
+type chunkWith[A any] struct {
+	c chunk
+	a A
+}
+
+// newChunkWith returns a constructor of chunks of class whose bytes, the
+// array A, are allocated with the chunk: one allocation instead of two.
+// The small classes use it (up to 512 B, where the two together fill the
+// runtime's size class as well as they do apart): a Packet's header area
+// is one, and a busy stack that has more packets in flight than ever
+// allocates one for each.
+func newChunkWith[A any](class int8, bytes func(*A) []byte) func() *chunk {
+	return func() *chunk {
+		p := new(chunkWith[A])
+		p.c.class = class
+		p.c.data = bytes(&p.a)
+		return &p.c
 	}
 }
 

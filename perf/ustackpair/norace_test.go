@@ -1,0 +1,5 @@
+//go:build !race
+
+package ustackpair_test
+
+const raceEnabled = false
