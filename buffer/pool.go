@@ -59,7 +59,10 @@ var reserves struct {
 	last  time.Time // guarded by mu: when trimReserves last trimmed
 }
 
-type trimmer interface{ trim() int64 }
+type trimmer interface {
+	trim() int64
+	release() int64
+}
 
 // init sets the reserve's bound in objects, the bytes each object holds
 // and the constructor of new objects, and registers f for trimming.
@@ -143,6 +146,30 @@ func (f *freeList[T]) trim() int64 {
 	}
 	f.low = len(f.reserve)
 	return int64(idle) * f.size
+}
+
+// release lets go of every object in the reserve and returns their bytes.
+func (f *freeList[T]) release() int64 {
+	f.mu.Lock()
+	f.low = len(f.reserve)
+	f.mu.Unlock()
+	return f.trim()
+}
+
+// ReleaseReserves lets go of everything the reserves keep for reuse (free
+// chunks, Packets and view lists), as they do by themselves with what
+// stays unused for a minute, and returns the bytes let go; the garbage
+// collector reclaims them at its next cycle. A program that has finished
+// a burst of traffic and wants its memory back at once may call it, and a
+// measurement of the memory that live connections hold calls it first,
+// so that the buffers of earlier traffic are not counted.
+func ReleaseReserves() (freed int64) {
+	reserves.mu.Lock()
+	defer reserves.mu.Unlock()
+	for _, l := range reserves.lists {
+		freed += l.release()
+	}
+	return freed
 }
 
 // trimReserves trims every reserve if reserveIdle has passed since the

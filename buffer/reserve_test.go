@@ -189,3 +189,26 @@ func TestSmallChunkOneAllocation(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseReserves: ReleaseReserves empties every reserve at once.
+func TestReleaseReserves(t *testing.T) {
+	leakCheck(t)
+	var b Buffer
+	b.Append(pattern(6, 3*MaxChunkSize))
+	p := NewPacket(128, &b)
+	p.Release()
+	if r := ReadStats().ReserveBytes; r < 3*MaxChunkSize {
+		t.Fatalf("ReserveBytes = %d after releasing %d B of chunks", r, 3*MaxChunkSize)
+	}
+	if freed := ReleaseReserves(); freed < 3*MaxChunkSize {
+		t.Errorf("ReleaseReserves freed %d B, want at least %d", freed, 3*MaxChunkSize)
+	}
+	if r := ReadStats().ReserveBytes; r != 0 {
+		t.Errorf("ReserveBytes = %d after ReleaseReserves", r)
+	}
+	for i := range chunkPools {
+		if n := chunkPools[i].n.Load(); n != 0 {
+			t.Errorf("chunk class %d keeps %d after ReleaseReserves", i, n)
+		}
+	}
+}

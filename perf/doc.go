@@ -36,7 +36,8 @@
 //     received datagrams/s and the loss.
 //   - idle: Sizes.IdleConnections connections opened and held, with no
 //     goroutine per connection in the harness. Heap in use and goroutines
-//     per connection (both ends together).
+//     per connection (both ends together); a Pair that keeps free buffers
+//     across collections (a Releaser) lets go of them first.
 //   - lossy: Sizes.LossyBytes of seeded pseudo-random data over a link that
 //     drops 1 % of the frames in each direction, independently and seeded,
 //     verified with SHA-256. Gbit/s, retransmissions, retransmission

@@ -44,6 +44,16 @@ type Pair interface {
 	Close() error
 }
 
+// A Releaser is a Pair whose stacks keep free buffers for reuse across
+// garbage collections (ustack's buffer reserves). The idle workload has it
+// let go of them before it measures the heap, so that the buffers kept
+// from earlier workloads, or their release during the measurement, do not
+// count as memory of the idle connections.
+type Releaser interface {
+	// ReleaseFreeMemory lets go of the free buffers kept for reuse.
+	ReleaseFreeMemory()
+}
+
 // Counters are TCP counters of a Pair, summed over its two stacks.
 type Counters struct {
 	// Retransmits counts retransmitted segments, of any cause.

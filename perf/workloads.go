@@ -500,6 +500,9 @@ func runIdle(r *runner) ([]Metric, error) {
 	// The progress goroutine is the harness's, not one per connection:
 	// it runs at both counts.
 	r.startProgress(int64(n))
+	if rl, ok := r.pair.(Releaser); ok {
+		rl.ReleaseFreeMemory()
+	}
 	heap0, g0 := heapInuse(), runtime.NumGoroutine()
 	// One goroutine accepts every connection.
 	accepted := make(chan error, 1)

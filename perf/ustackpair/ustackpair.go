@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/ustack-go/ustack/buffer"
 	"github.com/ustack-go/ustack/gonet"
 	"github.com/ustack-go/ustack/link/ethernet"
 	"github.com/ustack-go/ustack/link/impair"
@@ -39,7 +40,10 @@ type Pair struct {
 	a, b *stack.Stack
 }
 
-var _ perf.Pair = (*Pair)(nil)
+var (
+	_ perf.Pair     = (*Pair)(nil)
+	_ perf.Releaser = (*Pair)(nil)
+)
 
 // Options are settings of a Pair beyond perf.PairConfig, to measure what
 // an offload brings: the zero value is ustack's defaults (Stack).
@@ -134,6 +138,10 @@ func (p *Pair) Counters() perf.Counters {
 	}
 	return c
 }
+
+// ReleaseFreeMemory implements perf.Releaser: it empties the buffer
+// package's reserves (buffer.ReleaseReserves).
+func (p *Pair) ReleaseFreeMemory() { buffer.ReleaseReserves() }
 
 // Close implements perf.Pair: it closes both stacks, and with them their
 // NICs and the pipe.
