@@ -212,13 +212,14 @@ func init() { watchGC() }
 
 // Reserve bounds.
 //
-// reserveLimit bounds the bytes idle in all reserves together. It is
-// twice what one connection at TCP's default maximum buffers (32 MiB each
-// way) keeps in flight: a bulk transfer over an in-memory link fills both
-// (its send queue autotunes to the maximum, the receiver queues views of
-// the sender's chunks, and a busy receiver's backlog holds copies of
-// more), and measured up to about 100 MiB at an MTU of 65535. A process
-// keeps that much at most, and only while it uses it (reserveIdle).
+// reserveLimit bounds the bytes idle in all reserves together: twice TCP's
+// default maximum buffers of one connection (32 MiB each way). A bulk
+// transfer over an in-memory link comes close to those: its send queue
+// autotunes to the maximum, the receiver queues views of the sender's
+// chunks and a busy receiver's backlog holds copies of more; perf's bulk
+// workload was measured keeping 40 to 70 MiB in flight at an MTU of 1500
+// and up to 100 MiB at 65535. A process keeps that much at most, and only
+// while it uses it (reserveIdle).
 //
 // reserveObjects bounds each list's reserve in objects: enough for the
 // Packets one busy connection has in flight on an in-memory link (a
