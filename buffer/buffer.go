@@ -152,13 +152,26 @@ func (b *Buffer) Merge(o *Buffer) {
 // cut from a large receive buffer or from a sender's buffer shared by
 // an in-memory link does. It reports whether it copied. Limits that
 // charge Size call it before refusing a buffer.
+//
+// Up to MaxChunkSize bytes go to one chunk of the smallest class that
+// holds them (less than twice their length), whatever pieces they were
+// in: a receiver compacts every segment it queues while its reader holds
+// the endpoint, and one chunk a segment is half the chunks that appending
+// the pieces takes.
 func (b *Buffer) Compact() bool {
 	if b.Size() <= 2*b.size+64 {
 		return false
 	}
 	var c Buffer
-	for p := range b.All() {
-		c.Append(p)
+	if b.size <= MaxChunkSize {
+		ch := getChunk(b.size)
+		b.CopyTo(ch.data[:b.size])
+		c.pushBack(view{c: ch, n: b.size})
+		c.size = b.size
+	} else {
+		for p := range b.All() {
+			c.Append(p)
+		}
 	}
 	b.Release()
 	b.Merge(&c)

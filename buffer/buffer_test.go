@@ -647,4 +647,30 @@ func TestCompact(t *testing.T) {
 	if empty.Compact() {
 		t.Error("Compact of an empty Buffer copied")
 	}
+
+	// Pieces of several chunks: up to MaxChunkSize bytes go to one
+	// chunk, more to as many as Append takes.
+	for _, c := range []struct{ pieces, piece, wantViews int }{
+		{2, 20000, 1},
+		{3, 25000, 0}, // any number of views
+	} {
+		var seg Buffer
+		var want []byte
+		for i := range c.pieces {
+			var whole Buffer
+			whole.Append(pattern(byte(i), MaxChunkSize))
+			r := whole.CloneRange(MaxChunkSize-c.piece, c.piece)
+			want = append(want, pattern(byte(i), MaxChunkSize)[MaxChunkSize-c.piece:]...)
+			seg.Merge(&r)
+			whole.Release()
+		}
+		if !seg.Compact() {
+			t.Errorf("%d pieces of %d B in chunks of 64 KiB: not compacted", c.pieces, c.piece)
+		}
+		if (c.wantViews != 0 && seg.n != c.wantViews) || !seg.EqualBytes(want) || seg.Size() > 2*seg.Len()+64 {
+			t.Errorf("%d pieces of %d B compacted: %d views of %d B in %d B, want %d views, the same bytes, at most %d B",
+				c.pieces, c.piece, seg.n, seg.Len(), seg.Size(), c.wantViews, 2*seg.Len()+64)
+		}
+		seg.Release()
+	}
 }
