@@ -53,6 +53,7 @@ func TestReserveBound(t *testing.T) {
 		t.Skip("allocates 160 MiB")
 	}
 	leakCheck(t)
+	t.Cleanup(func() { ReleaseReserves() }) // 128 MiB kept for nothing otherwise
 	n := reserveLimit/MaxChunkSize + 512
 	bufs := make([]Buffer, n)
 	big := pattern(4, MaxChunkSize)
