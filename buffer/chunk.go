@@ -49,20 +49,27 @@ func init() {
 	for i := range chunkPools {
 		size := 1 << (chunkMinShift + i)
 		class := int8(i)
-		newChunk := func() *chunk {
-			return &chunk{class: class, data: make([]byte, size)}
+		mk := func(dst []*chunk, n int) []*chunk {
+			hs := make([]chunk, n)
+			data := make([]byte, n*size)
+			for j := range hs {
+				hs[j].class = class
+				hs[j].data = data[j*size : (j+1)*size : (j+1)*size]
+				dst = append(dst, &hs[j])
+			}
+			return dst
 		}
 		switch size {
 		case 64:
-			newChunk = newChunkWith(class, func(a *[64]byte) []byte { return a[:] })
+			mk = makeChunksWith(class, func(a *[64]byte) []byte { return a[:] })
 		case 128:
-			newChunk = newChunkWith(class, func(a *[128]byte) []byte { return a[:] })
+			mk = makeChunksWith(class, func(a *[128]byte) []byte { return a[:] })
 		case 256:
-			newChunk = newChunkWith(class, func(a *[256]byte) []byte { return a[:] })
+			mk = makeChunksWith(class, func(a *[256]byte) []byte { return a[:] })
 		case 512:
-			newChunk = newChunkWith(class, func(a *[512]byte) []byte { return a[:] })
+			mk = makeChunksWith(class, func(a *[512]byte) []byte { return a[:] })
 		}
-		chunkPools[i].init(reserveObjects, size+int(unsafe.Sizeof(chunk{})), newChunk)
+		chunkPools[i].init(reserveObjects, size+int(unsafe.Sizeof(chunk{})), mk)
 	}
 }
 
@@ -72,18 +79,20 @@ type chunkWith[A any] struct {
 	a A
 }
 
-// newChunkWith returns a constructor of chunks of class whose bytes, the
-// array A, are allocated with the chunk: one allocation instead of two.
-// The small classes use it (up to 512 B, where the two together fill the
-// runtime's size class as well as they do apart): a Packet's header area
-// is one, and a busy stack that has more packets in flight than ever
-// allocates one for each.
-func newChunkWith[A any](class int8, bytes func(*A) []byte) func() *chunk {
-	return func() *chunk {
-		p := new(chunkWith[A])
-		p.c.class = class
-		p.c.data = bytes(&p.a)
-		return &p.c
+// makeChunksWith returns a constructor of chunks of class whose bytes, the
+// array A, are allocated with the chunk: one allocation for a batch
+// instead of two (the headers and the bytes). The small classes use it
+// (up to 512 B, where the two together fill the runtime's size classes
+// as well as they do apart): a Packet's header area is one.
+func makeChunksWith[A any](class int8, bytes func(*A) []byte) func([]*chunk, int) []*chunk {
+	return func(dst []*chunk, n int) []*chunk {
+		cs := make([]chunkWith[A], n)
+		for j := range cs {
+			cs[j].c.class = class
+			cs[j].c.data = bytes(&cs[j].a)
+			dst = append(dst, &cs[j].c)
+		}
+		return dst
 	}
 }
 

@@ -130,7 +130,13 @@ type Packet struct {
 var packetPool freeList[Packet]
 
 func init() {
-	packetPool.init(reserveObjects, int(unsafe.Sizeof(Packet{})), func() *Packet { return new(Packet) })
+	packetPool.init(reserveObjects, int(unsafe.Sizeof(Packet{})), func(dst []*Packet, n int) []*Packet {
+		ps := make([]Packet, n)
+		for j := range ps {
+			dst = append(dst, &ps[j])
+		}
+		return dst
+	})
 }
 
 func getPacket() *Packet {

@@ -42,7 +42,15 @@ type freeList[T any] struct {
 	n      atomic.Int32 // len(reserve), readable without the mutex
 	max    int32
 	size   int64 // bytes an object holds, charged to reserved while in the reserve
-	newT   func() *T
+
+	// mk appends n new objects to dst, made in as few allocations as it
+	// can (one array of n objects); maxBatch bounds n (see grow). made
+	// counts the objects made, less those trimmed.
+	mk       func(dst []*T, n int) []*T
+	maxBatch int
+	made     atomic.Int64
+	growMu   sync.Mutex
+	scratch  []*T // guarded by growMu: mk's dst, reused
 
 	mu      sync.Mutex
 	reserve []*T // guarded by mu; a stack: the bottom is the longest idle
@@ -66,10 +74,11 @@ type trimmer interface {
 
 // init sets the reserve's bound in objects, the bytes each object holds
 // and the constructor of new objects, and registers f for trimming.
-func (f *freeList[T]) init(maxReserve, size int, newT func() *T) {
+func (f *freeList[T]) init(maxReserve, size int, mk func(dst []*T, n int) []*T) {
 	f.max = int32(min(maxReserve, reserveLimit/size))
 	f.size = int64(size)
-	f.newT = newT
+	f.mk = mk
+	f.maxBatch = max(1, min(reserveBatchObjects, reserveBatchBytes/size))
 	reserves.mu.Lock()
 	reserves.lists = append(reserves.lists, f)
 	reserves.mu.Unlock()
@@ -98,7 +107,38 @@ func (f *freeList[T]) get() *T {
 		}
 		f.mu.Unlock()
 	}
-	return f.newT()
+	return f.grow()
+}
+
+// grow makes new objects when the list ran dry, that is when more are in
+// use than ever before: an eighth of those made so far (at least one, at
+// most maxBatch), in one allocation, and returns one of them, the others
+// going to the reserve. A list grows as a slice does, ahead of its
+// length by a bounded fraction, so that the transient in which a busy
+// stack first fills its queues and windows (thousands of packets and
+// chunks) takes a few dozen allocations rather than thousands, and a
+// later burst with a little more in flight than any before it (a deeper
+// link queue, a longer backlog) takes a few. What is made ahead is at
+// most an eighth of what is in use, and reserveBatchBytes; trim lets it
+// go if it stays unused.
+//
+// The objects of a batch share one allocation, which the garbage
+// collector reclaims only once none of them is referred to: a trimmed or
+// dropped object whose batch mates are in use keeps its memory until they
+// go too, at most maxBatch objects' worth.
+func (f *freeList[T]) grow() *T {
+	n := int(min(max(f.made.Load()/reserveGrowDiv, 1), int64(f.maxBatch)))
+	f.growMu.Lock()
+	objs := f.mk(f.scratch[:0], n)
+	f.made.Add(int64(len(objs)))
+	x := objs[0]
+	for _, y := range objs[1:] {
+		f.put(y)
+	}
+	clear(objs)
+	f.scratch = objs[:0]
+	f.growMu.Unlock()
+	return x
 }
 
 // put returns x to the reserve if it has room, else to the pool.
@@ -142,6 +182,7 @@ func (f *freeList[T]) trim() int64 {
 			f.reserve = nil // the slice itself goes too
 		}
 		f.n.Store(int32(k))
+		f.made.Add(-int64(idle))
 		reserved.Add(-int64(idle) * f.size)
 	}
 	f.low = len(f.reserve)
@@ -229,7 +270,14 @@ func init() { watchGC() }
 //
 // reserveIdle is how long an object must sit unused in a reserve before
 // it is let go.
+//
+// reserveGrowDiv, reserveBatchObjects and reserveBatchBytes size the
+// batches in which a list makes new objects (see freeList.grow).
 const (
+	reserveGrowDiv      = 8
+	reserveBatchObjects = 64
+	reserveBatchBytes   = 512 << 10
+
 	reserveLimit      = 128 << 20
 	reserveObjects    = 16384
 	reserveInitialCap = 64 // a reserve's slice grows by appending from here

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func TestReserveBound(t *testing.T) {
 func TestReserveTrim(t *testing.T) {
 	const size = 1000
 	var f freeList[[size]byte]
-	f.init(100, size, func() *[size]byte { return new([size]byte) })
+	f.init(100, size, makeEach[[size]byte])
 	r0 := reserved.Load()
 	check := func(when string, wantLen int) {
 		t.Helper()
@@ -133,7 +134,7 @@ func TestTrimReservesPeriod(t *testing.T) {
 
 	const size = 1000
 	var f freeList[[size]byte]
-	f.init(100, size, func() *[size]byte { return new([size]byte) })
+	f.init(100, size, makeEach[[size]byte])
 	// Far in the future, so that the collections' own calls (at
 	// time.Now) do not trim meanwhile.
 	t0 := time.Now().Add(1000 * time.Hour)
@@ -171,45 +172,95 @@ func TestTrimReservesPeriod(t *testing.T) {
 	}
 }
 
-// TestSmallChunkOneAllocation: a chunk of a small class (a Packet's header
-// area is one) is made with its bytes in one allocation, so that a stack
-// with more packets in flight than ever allocates one object less for
-// each.
-func TestSmallChunkOneAllocation(t *testing.T) {
+// makeEach is a freeList constructor that makes objects one by one.
+func makeEach[T any](dst []*T, n int) []*T {
+	for range n {
+		dst = append(dst, new(T))
+	}
+	return dst
+}
+
+// TestBatchAllocations: a batch of chunks is one allocation for the
+// small classes (the chunks with their bytes) and two for the others (the
+// chunks, then their bytes); a batch of Packets or of view lists is one
+// (two for the lists: the slabs and their views).
+func TestBatchAllocations(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage changes inlining")
 	}
-	for _, size := range []int{64, 128, 256, 512} {
-		f := &chunkPools[chunkClass(size)]
-		var c *chunk
-		if n := testing.AllocsPerRun(20, func() { c = f.newT() }); n != 1 {
-			t.Errorf("new chunk of %d B: %v allocations, want 1", size, n)
-		}
-		if len(c.data) != size || cap(c.data) != size || int(c.class) != chunkClass(size) {
-			t.Errorf("new chunk of %d B: len %d cap %d class %d", size, len(c.data), cap(c.data), c.class)
+	const n = 8
+	check := func(name string, want float64, mk func()) {
+		t.Helper()
+		if got := testing.AllocsPerRun(20, mk); got != want {
+			t.Errorf("a batch of %d %s: %v allocations, want %v", n, name, got, want)
 		}
 	}
+	for _, size := range []int{64, 128, 256, 512, 1024, MaxChunkSize} {
+		f := &chunkPools[chunkClass(size)]
+		dst := make([]*chunk, 0, n)
+		want := 2.0
+		if size <= 512 {
+			want = 1
+		}
+		check(fmt.Sprintf("chunks of %d B", size), want, func() { dst = f.mk(dst[:0], n) })
+		for _, c := range dst {
+			if len(c.data) != size || cap(c.data) != size || int(c.class) != chunkClass(size) {
+				t.Errorf("chunk of %d B: len %d cap %d class %d", size, len(c.data), cap(c.data), c.class)
+			}
+		}
+		// The chunks of a batch do not overlap.
+		for i, c := range dst {
+			c.data[0], c.data[size-1] = byte(i), byte(i)
+		}
+		for i, c := range dst {
+			if c.data[0] != byte(i) || c.data[size-1] != byte(i) {
+				t.Errorf("chunks of %d B: chunk %d overwritten by another", size, i)
+			}
+		}
+	}
+	pkts := make([]*Packet, 0, n)
+	check("Packets", 1, func() { pkts = packetPool.mk(pkts[:0], n) })
+	slabs := make([]*viewSlab, 0, n)
+	check("view lists", 2, func() { slabs = slabPools[0].mk(slabs[:0], n) })
 }
 
-// TestReleaseReserves: ReleaseReserves empties every reserve at once.
-func TestReleaseReserves(t *testing.T) {
-	leakCheck(t)
-	var b Buffer
-	b.Append(pattern(6, 3*MaxChunkSize))
-	p := NewPacket(128, &b)
-	p.Release()
-	if r := ReadStats().ReserveBytes; r < 3*MaxChunkSize {
-		t.Fatalf("ReserveBytes = %d after releasing %d B of chunks", r, 3*MaxChunkSize)
+// TestGrowBatches: a list that keeps running dry makes its objects in
+// batches of an eighth of what it made, so that n objects take about
+// log(n) batches and a few more, and it holds no more than an eighth
+// beyond what is in use.
+func TestGrowBatches(t *testing.T) {
+	const n = 5000
+	batches := 0
+	var f freeList[[100]byte]
+	f.init(10000, 100, func(dst []*[100]byte, k int) []*[100]byte {
+		batches++
+		return makeEach(dst, k)
+	})
+	defer f.release()
+	xs := make([]*[100]byte, 0, n)
+	for range n {
+		xs = append(xs, f.get())
 	}
-	if freed := ReleaseReserves(); freed < 3*MaxChunkSize {
-		t.Errorf("ReleaseReserves freed %d B, want at least %d", freed, 3*MaxChunkSize)
+	made := int(f.made.Load())
+	if made < n || made > n+n/reserveGrowDiv+1 {
+		t.Errorf("%d in use: %d made, want %d to %d", n, made, n, n+n/reserveGrowDiv+1)
 	}
-	if r := ReadStats().ReserveBytes; r != 0 {
-		t.Errorf("ReserveBytes = %d after ReleaseReserves", r)
+	if k := int(f.n.Load()); k != made-n {
+		t.Errorf("reserve holds %d, want the %d made beyond those in use", k, made-n)
 	}
-	for i := range chunkPools {
-		if n := chunkPools[i].n.Load(); n != 0 {
-			t.Errorf("chunk class %d keeps %d after ReleaseReserves", i, n)
-		}
+	// 8 batches of one, then growth by 1/8 up to batches of 64: n/64
+	// batches and the climb to them.
+	if batches > n/reserveBatchObjects+40 {
+		t.Errorf("%d objects made in %d batches", made, batches)
+	}
+	for _, x := range xs {
+		f.put(x)
+	}
+	before := batches
+	for range n {
+		f.put(f.get())
+	}
+	if batches != before {
+		t.Errorf("reusing them made %d batches more", batches-before)
 	}
 }

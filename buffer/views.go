@@ -47,8 +47,14 @@ func init() {
 	for i := range slabPools {
 		size := 1 << (slabMinShift + i)
 		class := int8(i)
-		slabPools[i].init(reserveObjects/8, size*int(unsafe.Sizeof(view{})), func() *viewSlab {
-			return &viewSlab{v: make([]view, size), class: class}
+		slabPools[i].init(reserveObjects/8, size*int(unsafe.Sizeof(view{})), func(dst []*viewSlab, n int) []*viewSlab {
+			ss := make([]viewSlab, n)
+			vs := make([]view, n*size)
+			for j := range ss {
+				ss[j] = viewSlab{v: vs[j*size : (j+1)*size : (j+1)*size], class: class}
+				dst = append(dst, &ss[j])
+			}
+			return dst
 		})
 	}
 }
