@@ -12,11 +12,13 @@
 // sync.Pool backed by a reserve that garbage collections do not empty, so
 // that a busy stack does not reallocate its packets in flight after every
 // collection: what was once in use at the same time is reused, and a
-// bulk transfer allocates nothing once warm. The reserves hold at most
-// 128 MiB together (16384 objects per class), and let go of what stayed
-// unused in them for a minute (Stats.ReserveBytes). A Buffer is an
-// ordered list of views, each a run of bytes
-// of one chunk. Operations move views rather than bytes: Split hands the
+// bulk transfer allocates nothing per packet once warm. The reserves hold
+// at most 128 MiB together (16384 objects per class), and let go of what
+// stayed unused in them for a minute (Stats.ReserveBytes,
+// ReleaseReserves). New chunks and Packets are made in batches, an eighth
+// of those made so far at a time (at most 64, or 512 KiB), in one
+// allocation each. A Buffer is an ordered list of views, each a run of
+// bytes of one chunk. Operations move views rather than bytes: Split hands the
 // front of a Buffer to a new Buffer, cutting one view in two at most;
 // TrimFront and Truncate drop views; Merge moves every view of one Buffer
 // to the end of another; Clone and CloneRange give a second Buffer views of
