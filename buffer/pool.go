@@ -116,16 +116,17 @@ func (f *freeList[T]) get() *T {
 // going to the reserve. A list grows as a slice does, ahead of its
 // length by a bounded fraction, so that the transient in which a busy
 // stack first fills its queues and windows (thousands of packets and
-// chunks) takes a few dozen allocations rather than thousands, and a
+// chunks: 6 000 Packets and 50 MiB of chunks in perf's bulk workload)
+// takes a few hundred allocations rather than over ten thousand, and a
 // later burst with a little more in flight than any before it (a deeper
 // link queue, a longer backlog) takes a few. What is made ahead is at
 // most an eighth of what is in use, and reserveBatchBytes; trim lets it
 // go if it stays unused.
 //
 // The objects of a batch share one allocation, which the garbage
-// collector reclaims only once none of them is referred to: a trimmed or
-// dropped object whose batch mates are in use keeps its memory until they
-// go too, at most maxBatch objects' worth.
+// collector reclaims only once none of them is referred to: an object
+// trimmed or dropped while some of its batch is in use keeps its memory
+// until the rest goes too (at most reserveBatchBytes a batch).
 func (f *freeList[T]) grow() *T {
 	n := int(min(max(f.made.Load()/reserveGrowDiv, 1), int64(f.maxBatch)))
 	f.growMu.Lock()
