@@ -215,9 +215,22 @@ func (b *Buffer) CloneRange(off, n int) (c Buffer) {
 	}
 	vs := b.views()
 	i := 0
-	for off >= vs[i].n {
-		off -= vs[i].n
-		i++
+	if off >= b.size/2 {
+		// From the end: a TCP send buffer of hundreds of views is
+		// cloned from near its tail (the data sent next) once per
+		// segment.
+		i = len(vs) - 1
+		start := b.size - vs[i].n // offset of view i
+		for off < start {
+			i--
+			start -= vs[i].n
+		}
+		off -= start
+	} else {
+		for off >= vs[i].n {
+			off -= vs[i].n
+			i++
+		}
 	}
 	c.size = n
 	for n > 0 {
