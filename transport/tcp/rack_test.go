@@ -572,3 +572,33 @@ func TestTLPStallInRecovery(t *testing.T) {
 		t.Fatalf("%d retransmissions", got)
 	}
 }
+
+// A segment delayed by more than DupThresh later ones is retransmitted at
+// once while no reordering was seen (RFC 8985 §6.2 step 4: no window in
+// recovery); the original then fills the hole, and the D-SACK of the
+// retransmission shows it was delivered late: reordering_seen (see
+// sackDSACKLocked), so that the next such delay waits for the reordering
+// window instead of being retransmitted.
+func TestRACKDSACKShowsReordering(t *testing.T) {
+	e, p, ep := toEstablishedSACK(t)
+	warmRTT(t, e, p, ep, 30, 20*time.Millisecond)
+	b := sendSegments(t, p, ep, 5)
+	e.advance(20 * time.Millisecond)
+	wantSent(t, "SACK 2-5", ackSACK(t, p, b, 0, 1000, 5000), 0)
+	if info(t, ep).ReorderingSeen {
+		t.Fatal("reordering seen before the D-SACK")
+	}
+	wantSent(t, "ACK 5", ackSACK(t, p, b, 5000))
+	wantSent(t, "D-SACK", ackSACK(t, p, b, 5000, 0, 1000))
+	if !info(t, ep).ReorderingSeen {
+		t.Fatal("the D-SACK of a fast retransmission did not set reordering_seen")
+	}
+	e.advance(time.Second) // the recovery's undo and the next window
+	b = sendSegments(t, p, ep, 5)
+	e.advance(20 * time.Millisecond)
+	wantSent(t, "SACK 2-5 again", ackSACK(t, p, b, 0, 1000, 5000))
+	wantSent(t, "ACK 5 again", ackSACK(t, p, b, 5000))
+	if got := counter(e.a, "TCP.Retransmits"); got != 1 {
+		t.Fatalf("%d retransmissions, want only the first delayed segment's", got)
+	}
+}

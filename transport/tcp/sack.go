@@ -370,6 +370,22 @@ func (e *endpoint) sackDSACKLocked(s, t seqnum.Value) {
 	}
 	for i, r := range e.undoRxt {
 		if !r.start.LessThan(s) && !r.end.GreaterThan(t) {
+			// RFC 8985 §6.2 step 3 sees reordering when a segment
+			// never retransmitted is delivered below RACK.fack. A
+			// segment that RACK or DupThresh marked lost too early
+			// is retransmitted before its original arrives, and
+			// then only this D-SACK shows the original delivered
+			// after segments sent later: the same event, so it
+			// sets RACK.reordering_seen too (as Linux's undo of a
+			// partial recovery checks reordering when the hole was
+			// filled by the delayed original). Without it a path
+			// that delays segments by more than DupThresh later
+			// ones keeps a zero reordering window in recovery and
+			// retransmits every delayed segment. The episode's
+			// retransmissions are fast recovery's only (a timeout
+			// disarms it): a delay spike's spurious timeout does
+			// not count.
+			e.rack.reoSeen = true
 			e.undoRxt = append(e.undoRxt[:i], e.undoRxt[i+1:]...)
 			e.undoDSACKs++
 			e.sackMaybeUndoLocked()
