@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -541,12 +542,25 @@ func runIdle(r *runner) ([]Metric, error) {
 	}, nil
 }
 
-// heapInuse collects garbage and returns the bytes in in-use heap spans.
+// heapInuse collects garbage until the heap in use stops shrinking and
+// returns the bytes in in-use heap spans. One or two collections are not
+// always enough: objects reachable from finalizers or cleanups (another
+// stack's, of the run before in an interleaved benchmark) are freed a
+// cycle after those ran, on their own goroutine; measured once, that
+// memory went away during the next measurement and the idle heap per
+// connection of a run came out negative.
 func heapInuse() uint64 {
-	runtime.GC()
-	runtime.GC()
 	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	last := uint64(math.MaxUint64)
+	for range 8 {
+		runtime.GC()
+		time.Sleep(time.Millisecond) // finalizers and cleanups run
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse >= last-last/200 {
+			break // shrank by less than 0.5 %
+		}
+		last = ms.HeapInuse
+	}
 	return ms.HeapInuse
 }
 
