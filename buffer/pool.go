@@ -221,7 +221,11 @@ func ReleaseReserves() (freed int64) {
 // left idle is released within a few minutes. Timing by the clock and not
 // by the number of collections keeps the reserve of a process whose other
 // work collects garbage quickly (a benchmark of another stack between
-// runs of ustack's).
+// runs of ustack's). The clock is the wall clock, deliberately, not a
+// stack's tcpip.Clock (DESIGN.md principle 4 is about protocol time): the
+// reserves are shared by every stack of the process, whatever clocks
+// they run on (a simulator's manual clock may stand still for ever), and
+// what they measure is how long real memory sat unused.
 func trimReserves(now time.Time) (freed int64) {
 	reserves.mu.Lock()
 	defer reserves.mu.Unlock()
